@@ -1,0 +1,63 @@
+# harden-tcp: one entry point for users and CI. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# Everything below runs with the project's own toolchain first on PATH.
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# Molecule and ansible-lint keep their caches inside the checkout, not in $HOME.
+export ANSIBLE_HOME := $(CURDIR)/.cache/ansible
+export MOLECULE_GLOB := molecule/*/molecule.yml
+
+# CI logs are files, not terminals: no colour codes in them.
+ifdef CI
+export NO_COLOR := 1
+export PY_COLORS := 0
+export ANSIBLE_NOCOLOR := 1
+endif
+
+INVENTORY ?= inventories/local
+ANSIBLE_ARGS ?=
+
+.PHONY: help harden audit test lint unit molecule images docker venv clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed ## Create .venv with the pinned requirements
+
+harden: venv ## Audit and harden the hosts of INVENTORY (default: this machine)
+	ansible-playbook -i $(INVENTORY) harden-tcp.yml $(ANSIBLE_ARGS)
+
+audit: venv ## Read-only audit of INVENTORY, one report for the whole fleet
+	ansible-playbook -i $(INVENTORY) playbooks/audit-tcp.yml $(ANSIBLE_ARGS)
+
+docker: ## Make a Docker engine answer (installs docker.io, starts dockerd)
+	scripts/ensure-docker.sh
+
+images: docker ## Build the Debian 11/12/13 base images (skipped when current)
+	$(PYTHON) scripts/build_images.py
+
+lint: venv ## yamllint and ansible-lint (production profile)
+	yamllint --strict .
+	ansible-lint --profile production --strict
+
+unit: venv ## pytest: unit and namespace integration tests
+	python -m pytest
+
+molecule: venv images ## Every Molecule scenario: converge, idempotence, verify
+	molecule test --all
+
+test: venv images lint unit molecule ## Everything CI runs, in order, stopping at the first failure
+
+clean: ## Remove the venv, caches and reports
+	rm -rf $(VENV) .cache reports .pytest_cache

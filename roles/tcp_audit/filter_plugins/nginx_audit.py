@@ -1,0 +1,413 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) harden-tcp contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Judge an nginx configuration for upstream keepalive mistakes.
+
+Runs on the controller. Input is the text ``nginx -T`` printed on the host:
+every configuration file nginx read, each after a line
+``# configuration file /path:``. The text is split back into its files, each
+file is written to a private temporary directory under a flat numbered name
+(never under a path the host printed) and parsed there by ``crossplane``
+(``single=True``: one file at a time), and the
+``include`` directives are resolved against the files of the dump rather than
+the controller's file system. Line numbers therefore are those of the
+original files on the host, and every finding names ``path:line``.
+
+Finding catalogue (README-nginx.md documents it):
+
+TW-NGINX-001  medium  upstream without keepalive (nginx before 1.29.7)
+TW-NGINX-002  high    keepalive upstream proxied with HTTP/1.0
+TW-NGINX-003  high    keepalive upstream proxied with a Connection header other than ""
+TW-NGINX-004  low     proxy_pass to a literal address (no upstream block, no pooling)
+TW-NGINX-005  medium  keepalive_requests below the threshold
+TW-NGINX-006  info    the configuration could not be read or parsed
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import fnmatch
+import os
+import re
+import shutil
+import tempfile
+
+__metaclass__ = type
+
+try:
+    import crossplane
+    HAS_CROSSPLANE = True
+except ImportError:  # reported as a filter error when used
+    HAS_CROSSPLANE = False
+
+try:
+    from ansible.errors import AnsibleFilterError
+except ImportError:  # unit tests without ansible on the path
+    AnsibleFilterError = RuntimeError
+
+FILE_HEADER = re.compile(r'^# configuration file (/.+):$')
+VERSION_RE = re.compile(r'nginx/(\d+)\.(\d+)\.(\d+)')
+
+# Versions where nginx changed a default this audit depends on.
+DEFAULT_KEEPALIVE_VERSION = (1, 29, 7)      # keepalive 32 local, HTTP/1.1, no "Connection: close"
+KEEPALIVE_REQUESTS_1000_VERSION = (1, 19, 10)  # upstream keepalive_requests 100 -> 1000
+
+# Blocks that form a configuration level below "server" for proxy_* inheritance.
+LOCATION_LEVELS = ('location', 'if', 'limit_except')
+
+CATALOGUE = {
+    'TW-NGINX-001': {
+        'severity': 'medium',
+        'title': 'nginx upstream without keepalive',
+        'remediation': 'Add "keepalive N;" (for example 32) to the upstream block and set '
+                       '"proxy_http_version 1.1;" and "proxy_set_header Connection \\"\\";" where it is '
+                       'proxied to (role nginx_keepalive), or upgrade to nginx 1.29.7 or later.',
+    },
+    'TW-NGINX-002': {
+        'severity': 'high',
+        'title': 'keepalive upstream proxied with HTTP/1.0',
+        'remediation': 'Set "proxy_http_version 1.1;" in this location or a level above it; '
+                       'with HTTP/1.0 nginx closes every upstream connection and keepalive has no effect.',
+    },
+    'TW-NGINX-003': {
+        'severity': 'high',
+        'title': 'keepalive upstream proxied without Connection ""',
+        'remediation': 'Add "proxy_set_header Connection \\"\\";" to the level whose proxy_set_header '
+                       'directives apply here (a proxy_set_header in a location replaces every inherited one).',
+    },
+    'TW-NGINX-004': {
+        'severity': 'low',
+        'title': 'proxy_pass to a literal address',
+        'remediation': 'Define an upstream block with "keepalive N;" for this backend and proxy_pass to it, '
+                       'so nginx can pool connections instead of opening one per request.',
+    },
+    'TW-NGINX-005': {
+        'severity': 'medium',
+        'title': 'upstream keepalive_requests below threshold',
+        'remediation': 'Raise "keepalive_requests" in the upstream block (1000 or more); each time a '
+                       'connection reaches the limit nginx closes it and leaves a TIME_WAIT socket.',
+    },
+    'TW-NGINX-006': {
+        'severity': 'info',
+        'title': 'nginx configuration could not be audited',
+        'remediation': 'Run "nginx -t" on the host and fix the reported error, then audit again.',
+    },
+}
+
+
+def parse_nginx_version(text):
+    """Return "1.22.1" from ``nginx -v`` output ("nginx version: nginx/1.22.1"), or None."""
+    match = VERSION_RE.search(text or '')
+    return '.'.join(match.groups()) if match else None
+
+
+def _version_tuple(version):
+    if not version:
+        return None
+    match = re.match(r'^(\d+)\.(\d+)\.(\d+)', str(version))
+    return tuple(int(part) for part in match.groups()) if match else None
+
+
+def split_dump(text):
+    """Split ``nginx -T`` output into an ordered dict {path: content}.
+
+    The first file is the main configuration. nginx appends one newline after
+    each file; it is kept, which only adds an empty last line.
+    """
+    files = {}
+    current = None
+    lines = []
+    for line in (text or '').splitlines(True):
+        match = FILE_HEADER.match(line.rstrip('\r\n'))
+        if match:
+            if current is not None:
+                files[current] = ''.join(lines)
+            current, lines = match.group(1), []
+            continue
+        if current is not None:
+            lines.append(line)
+    if current is not None:
+        files[current] = ''.join(lines)
+    return files
+
+
+def _finding(finding_id, detail, source):
+    entry = dict(CATALOGUE[finding_id])
+    entry.update({'id': finding_id, 'detail': detail, 'source': source})
+    return {key: entry[key] for key in ('id', 'severity', 'title', 'detail', 'remediation', 'source')}
+
+
+class _Config(object):
+    """The files of one dump, parsed on demand with crossplane."""
+
+    def __init__(self, files, workdir):
+        self.files = files
+        self.workdir = workdir
+        self.errors = []
+        self.parsed = {}
+
+    def statements(self, path):
+        """Return crossplane's statement list for ``path`` (parsed once)."""
+        if path not in self.parsed:
+            # A flat name per file: a path printed by the host never decides
+            # where the controller writes.
+            local = os.path.join(self.workdir, '%d.conf' % len(self.parsed))
+            with open(local, 'w') as handle:
+                handle.write(self.files[path])
+            payload = crossplane.parse(local, single=True, check_ctx=False, check_args=False,
+                                       comments=False, catch_errors=True)
+            for error in payload.get('errors', []):
+                self.errors.append('%s:%s: %s' % (path, error.get('line'),
+                                                  str(error.get('error')).replace(local, path)))
+            configs = payload.get('config') or [{}]
+            self.parsed[path] = configs[0].get('parsed', [])
+        return self.parsed[path]
+
+    def resolve_include(self, pattern, main_dir):
+        """Files of the dump an ``include`` pattern names, in nginx's (sorted) order."""
+        if not os.path.isabs(pattern):
+            pattern = os.path.normpath(os.path.join(main_dir, pattern))
+        if not any(char in pattern for char in '*?['):
+            return [pattern] if pattern in self.files else []
+        # glob semantics: a wildcard never crosses "/".
+        parts = pattern.split('/')
+        matches = []
+        for path in self.files:
+            candidate = path.split('/')
+            if len(candidate) == len(parts) and all(fnmatch.fnmatchcase(c, p) for c, p in zip(candidate, parts)):
+                matches.append(path)
+        return sorted(matches)
+
+    def expand(self, statements, path, main_dir, seen=()):
+        """Yield (statement, path) with include directives replaced by the included statements."""
+        for stmt in statements:
+            if stmt.get('directive') == 'include' and stmt.get('args'):
+                for included in self.resolve_include(stmt['args'][0], main_dir):
+                    if included in seen:
+                        continue
+                    for item in self.expand(self.statements(included), included, main_dir, seen + (included,)):
+                        yield item
+                continue
+            yield stmt, path
+
+
+class _Level(object):
+    """proxy_* settings in effect at one configuration level."""
+
+    def __init__(self, parent=None):
+        self.http_version = parent.http_version if parent else None   # (value, source)
+        self.headers = parent.headers if parent else None             # (list of (name, value), source)
+        self.replaced = parent.replaced if parent else None           # headers a level dropped
+
+    def own(self, items, describe):
+        """Apply this level's own directives (list of (stmt, path))."""
+        headers = []
+        for stmt, path in items:
+            args = stmt.get('args', [])
+            if stmt['directive'] == 'proxy_http_version' and args:
+                self.http_version = (args[0], describe(stmt, path))
+            elif stmt['directive'] == 'proxy_set_header' and len(args) >= 2:
+                headers.append((args[0], args[1], describe(stmt, path)))
+        if headers:
+            self.replaced = self.headers
+            self.headers = (headers, headers[0][2])
+
+
+def _source(stmt, path):
+    return '%s:%s' % (path, stmt.get('line'))
+
+
+def _proxy_target(url):
+    """Return (kind, host) for a proxy_pass argument: kind is upstream-candidate, unix, or variable."""
+    match = re.match(r'^[a-zA-Z][a-zA-Z0-9+.-]*://(.*)$', url)
+    rest = match.group(1) if match else url
+    if rest.startswith('unix:'):
+        return 'unix', rest
+    host = re.split(r'[/?]', rest, maxsplit=1)[0]
+    if '$' in host:
+        return 'variable', host
+    if host.startswith('['):
+        return 'literal', host
+    name, _, port = host.partition(':')
+    return 'host', (name, port)
+
+
+def _is_literal_address(name):
+    """True for an IPv4 address; host names are literal too unless an upstream block has that name."""
+    return bool(re.match(r'^\d+\.\d+\.\d+\.\d+$', name))
+
+
+def audit_nginx(dump, version=None, min_keepalive_requests=1000):
+    """Return the TW-NGINX-* findings for the ``nginx -T`` text ``dump``.
+
+    ``version`` ("1.22.1") selects the defaults nginx applies when a directive
+    is absent; None is treated as a version before 1.19.10.
+    """
+    if not HAS_CROSSPLANE:
+        raise AnsibleFilterError('nginx_audit needs the Python package "crossplane" on the controller '
+                                 '(pip install crossplane).')
+    files = split_dump(dump)
+    if not files:
+        return [_finding('TW-NGINX-006', 'nginx -T printed no configuration file.', None)]
+    vtuple = _version_tuple(version) or (0, 0, 0)
+    new_defaults = vtuple >= DEFAULT_KEEPALIVE_VERSION
+    default_requests = 1000 if vtuple >= KEEPALIVE_REQUESTS_1000_VERSION else 100
+    default_http = '1.1' if new_defaults else '1.0'
+
+    main = next(iter(files))
+    workdir = tempfile.mkdtemp(prefix='harden-tcp-nginx-audit-')
+    try:
+        config = _Config(files, workdir)
+        findings = _judge(config, main, min_keepalive_requests, new_defaults, default_requests, default_http)
+        for error in config.errors:
+            findings.append(_finding('TW-NGINX-006', 'crossplane could not parse the configuration: %s' % error,
+                                     error.split(': ')[0]))
+        return findings
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _judge(config, main, min_requests, new_defaults, default_requests, default_http):
+    main_dir = os.path.dirname(main)
+    top = list(config.expand(config.statements(main), main, main_dir, (main,)))
+    findings = []
+    for stmt, _path in top:
+        if stmt['directive'] != 'http':
+            continue
+        http_items = list(config.expand(stmt.get('block', []), _path, main_dir, (main,)))
+        upstreams = _collect_upstreams(config, http_items, main_dir, new_defaults, default_requests)
+        for upstream in upstreams.values():
+            findings.extend(_judge_upstream(upstream, min_requests, new_defaults, default_requests))
+        http_level = _Level()
+        http_level.own(http_items, _source)
+        for block_stmt, block_path in http_items:
+            if block_stmt['directive'] == 'server':
+                _walk(config, block_stmt, block_path, http_level, upstreams, main_dir, findings, default_http,
+                      new_defaults)
+    return findings
+
+
+def _collect_upstreams(config, http_items, main_dir, new_defaults, default_requests):
+    upstreams = {}
+    for stmt, path in http_items:
+        if stmt['directive'] != 'upstream' or not stmt.get('args'):
+            continue
+        entry = {'name': stmt['args'][0], 'source': _source(stmt, path), 'keepalive': None,
+                 'keepalive_source': None, 'requests': None, 'requests_source': None}
+        for inner, inner_path in config.expand(stmt.get('block', []), path, main_dir):
+            args = inner.get('args', [])
+            if inner['directive'] == 'keepalive' and args and args[0].isdigit():
+                entry['keepalive'] = int(args[0])
+                entry['keepalive_source'] = _source(inner, inner_path)
+            elif inner['directive'] == 'keepalive_requests' and args and args[0].isdigit():
+                entry['requests'] = int(args[0])
+                entry['requests_source'] = _source(inner, inner_path)
+        if entry['keepalive'] is None:
+            entry['effective_keepalive'] = 32 if new_defaults else 0
+        else:
+            entry['effective_keepalive'] = entry['keepalive']
+        upstreams[entry['name']] = entry
+    return upstreams
+
+
+def _judge_upstream(upstream, min_requests, new_defaults, default_requests):
+    findings = []
+    name = upstream['name']
+    if upstream['effective_keepalive'] <= 0:
+        if upstream['keepalive'] == 0:
+            detail = 'upstream "%s" sets "keepalive 0": every proxied request opens a new connection.' % name
+            source = upstream['keepalive_source']
+        else:
+            detail = ('upstream "%s" has no "keepalive" directive: nginx opens a new connection per request '
+                      'and leaves a TIME_WAIT socket behind for each.' % name)
+            source = upstream['source']
+        findings.append(_finding('TW-NGINX-001', detail, source))
+        return findings
+    requests = upstream['requests'] if upstream['requests'] is not None else default_requests
+    if requests < min_requests:
+        origin = '' if upstream['requests'] is not None else ' (the nginx default for this version)'
+        findings.append(_finding(
+            'TW-NGINX-005',
+            'upstream "%s" keepalive_requests is %d%s, below the threshold %d: a pooled connection is closed '
+            'after %d requests.' % (name, requests, origin, min_requests, requests),
+            upstream['requests_source'] or upstream['source']))
+    return findings
+
+
+def _walk(config, block_stmt, path, parent, upstreams, main_dir, findings, default_http, new_defaults):
+    """Walk a server/location/if block, judging every proxy_pass against the settings in effect."""
+    items = list(config.expand(block_stmt.get('block', []), path, main_dir))
+    level = _Level(parent)
+    level.own(items, _source)
+    for stmt, stmt_path in items:
+        directive = stmt['directive']
+        if directive in LOCATION_LEVELS and 'block' in stmt:
+            _walk(config, stmt, stmt_path, level, upstreams, main_dir, findings, default_http, new_defaults)
+        elif directive == 'proxy_pass' and stmt.get('args'):
+            _judge_proxy_pass(stmt, stmt_path, level, upstreams, findings, default_http, new_defaults)
+
+
+def _judge_proxy_pass(stmt, path, level, upstreams, findings, default_http, new_defaults):
+    source = _source(stmt, path)
+    url = stmt['args'][0]
+    kind, target = _proxy_target(url)
+    if kind == 'variable':
+        return  # resolved at request time; nothing to judge statically
+    if kind == 'host' and target[0] in upstreams:
+        upstream = upstreams[target[0]]
+    else:
+        findings.append(_finding(
+            'TW-NGINX-004',
+            'proxy_pass %s names no upstream block, so nginx cannot keep connections to it alive and opens '
+            'one per request.' % url, source))
+        return
+    if upstream['effective_keepalive'] <= 0:
+        return  # reported once on the upstream (TW-NGINX-001)
+    name = upstream['name']
+    if level.http_version is None:
+        version, version_origin = default_http, 'the nginx default'
+    else:
+        version, version_origin = level.http_version[0], level.http_version[1]
+    if version != '1.1':
+        findings.append(_finding(
+            'TW-NGINX-002',
+            'proxy_pass to keepalive upstream "%s" uses proxy_http_version %s (%s): nginx closes the upstream '
+            'connection after each response.' % (name, version, version_origin), source))
+    connection = _connection_header(level, new_defaults)
+    if connection is not None and connection[0] != '':
+        detail = ('proxy_pass to keepalive upstream "%s" sends "Connection: %s" (%s), so the upstream '
+                  'connection is not reused.' % (name, connection[0], connection[1]))
+        if level.headers is not None and level.replaced is not None and _has_empty_connection(level.replaced):
+            detail += (' The proxy_set_header directives at %s replace the inherited ones from %s, '
+                       'which had Connection "".' % (level.headers[1], level.replaced[1]))
+        findings.append(_finding('TW-NGINX-003', detail, source))
+
+
+def _has_empty_connection(headers):
+    return any(name.lower() == 'connection' and value == '' for name, value, _src in headers[0])
+
+
+def _connection_header(level, new_defaults):
+    """Return (value, origin) of the Connection header sent upstream, or None when nginx sends none."""
+    if level.headers is not None:
+        value = None
+        for name, header_value, src in level.headers[0]:
+            if name.lower() == 'connection':
+                value = (header_value, src)
+        if value is not None:
+            return value
+        if new_defaults:
+            return None
+        return ('close', 'the nginx default; the proxy_set_header directives in effect, from %s, do not set '
+                'Connection' % level.headers[1])
+    return None if new_defaults else ('close', 'the nginx default')
+
+
+class FilterModule(object):
+    """Filters for auditing nginx upstream keepalive."""
+
+    def filters(self):
+        return {
+            'nginx_audit': audit_nginx,
+            'nginx_version': parse_nginx_version,
+        }

@@ -1,0 +1,289 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) harden-tcp contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Judge: turn sysctl and TIME_WAIT observations into findings and the audit record.
+
+Runs on the controller. Pure functions over plain dicts (the results of the
+``tcp_sysctl_info`` and ``tcp_timewait_info`` modules), unit-tested on recorded
+inputs in tests/unit/test_tcp_findings.py. The catalogue (ids, severities,
+remediations) is documented in docs/README-profile.md, "Finding catalogue".
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+SEVERITIES = ('critical', 'high', 'medium', 'low', 'info')
+GATING = ('critical', 'high')
+SCHEMA = 1
+
+REUSE = 'net.ipv4.tcp_tw_reuse'
+TIMESTAMPS = 'net.ipv4.tcp_timestamps'
+RECYCLE = 'net.ipv4.tcp_tw_recycle'
+BUCKETS = 'net.ipv4.tcp_max_tw_buckets'
+PORTS = 'net.ipv4.ip_local_port_range'
+
+DEFAULT_THRESHOLDS = {'bucket_utilization': 0.8, 'port_pressure': 0.5}
+
+# id -> (severity, title, remediation). One catalogue; the README table is generated from the same text.
+CATALOGUE = {
+    'TW-SYSCTL-001': ('critical', 'tcp_tw_recycle is enabled',
+                      'Set net.ipv4.tcp_tw_recycle to 0 (run harden-tcp.yml) and remove the setting that enables it; '
+                      'never enable it: it drops SYNs from clients behind NAT.'),
+    'TW-SYSCTL-002': ('info', 'tcp_tw_recycle exists on this kernel',
+                      'Nothing to do while it is 0 (the profile pins it to 0); the key was removed in Linux 4.12.'),
+    'TW-SYSCTL-003': ('high', 'tcp_tw_reuse is on while tcp_timestamps is off',
+                      'Set net.ipv4.tcp_timestamps to 1: tcp_tw_reuse relies on timestamps and does nothing without '
+                      'them.'),
+    'TW-SYSCTL-004': ('medium', 'tcp_tw_reuse is not 1',
+                      'Set net.ipv4.tcp_tw_reuse to 1 so outgoing connections may reuse TIME_WAIT ports '
+                      '(2 limits reuse to loopback).'),
+    'TW-SYSCTL-005': ('medium', 'tcp_timestamps is off',
+                      'Set net.ipv4.tcp_timestamps to 1 (PAWS and RTT measurement need it; tcp_tw_reuse depends '
+                      'on it).'),
+    'TW-SYSCTL-006': ('high', 'runtime value differs from the profile',
+                      'Apply the profile (run harden-tcp.yml); if it keeps reverting, find what writes the key at '
+                      'runtime (tuned, a container runtime, another role).'),
+    'TW-SYSCTL-007': ('medium', 'runtime value differs from the value set at boot',
+                      'Persist the intended value in a sysctl.d drop-in (harden-tcp.yml does) or remove the stale '
+                      'setting, so a reboot does not change it.'),
+    'TW-SYSCTL-008': ('medium', 'configuration files set a key to different values',
+                      'Keep one setting per key: remove the rival setting, or run tcp_profile with '
+                      'tcp_profile_fix_conflicts: true so the profile drop-in sorts last.'),
+    'TW-SYSCTL-009': ('medium', 'a file sets a key this kernel does not have',
+                      'Remove the setting: "sysctl -p" fails on it and the boot logs an error '
+                      '(typically tcp_tw_recycle on Linux 4.12 and later).'),
+    'TW-SYSCTL-010': ('medium', '/proc/sys is read-only',
+                      'Give the container a writable /proc/sys for its network namespace (for example remount it '
+                      'read-write, or set the keys with the runtime\'s --sysctl option).'),
+    'TW-TABLE-001': ('medium', 'TIME_WAIT bucket utilization above threshold',
+                     'Reuse connections (upstream keepalive) first; raise net.ipv4.tcp_max_tw_buckets '
+                     '(tcp_profile_max_tw_buckets: auto sizes it from memory).'),
+    'TW-TABLE-002': ('high', 'TIME_WAIT table overflowed since boot',
+                     'The kernel destroyed TIME_WAIT sockets early (TCPTimeWaitOverflow > 0): reuse connections and '
+                     'raise net.ipv4.tcp_max_tw_buckets.'),
+    'TW-PORT-001': ('high', 'ephemeral port pressure above threshold',
+                    'Reuse connections to the busiest destination (keepalive), enable tcp_tw_reuse, or widen '
+                    'net.ipv4.ip_local_port_range.'),
+}
+
+
+def finding(finding_id, detail, source=None):
+    """Return one finding dict with the catalogue's severity, title and remediation."""
+    severity, title, remediation = CATALOGUE[finding_id]
+    return {'id': finding_id, 'severity': severity, 'title': title, 'detail': detail,
+            'remediation': remediation, 'source': source}
+
+
+def _text(value):
+    if value is None:
+        return None
+    return ' '.join(str(value).split())
+
+
+def _runtime(sysctl, key):
+    entry = sysctl.get(key) or {}
+    return _text(entry.get('runtime')) if entry.get('present') else None
+
+
+def _settings_text(settings):
+    return ', '.join('%s:%s=%s' % (s['path'], s['line'], s['value']) for s in settings)
+
+
+def sysctl_findings(sysctl, expected=None):
+    """Findings about the sysctl keys.
+
+    ``sysctl``: the ``sysctl`` dict of tcp_sysctl_info (key -> {present, runtime,
+    boot, boot_source, settings, conflicting, ...}); ``expected``: key -> value the
+    profile wants (None or absent: not judged). tcp_tw_recycle's expectation only
+    applies where the key exists.
+    """
+    expected = dict((k, _text(v)) for k, v in (expected or {}).items() if v is not None)
+    found = []
+    recycle = sysctl.get(RECYCLE) or {}
+    if recycle.get('present'):
+        if _runtime(sysctl, RECYCLE) == '1':
+            found.append(finding('TW-SYSCTL-001', '%s is 1 at runtime' % RECYCLE, recycle.get('boot_source')))
+        elif _text(recycle.get('boot')) == '1':
+            found.append(finding('TW-SYSCTL-001', '%s is 0 now but %s sets it to 1 at next boot'
+                                 % (RECYCLE, recycle.get('boot_source')), recycle.get('boot_source')))
+        found.append(finding('TW-SYSCTL-002', '%s exists (kernel older than 4.12 or a backport); runtime %s'
+                             % (RECYCLE, _runtime(sysctl, RECYCLE))))
+    reuse, stamps = _runtime(sysctl, REUSE), _runtime(sysctl, TIMESTAMPS)
+    if reuse in ('1', '2') and stamps == '0':
+        found.append(finding('TW-SYSCTL-003', '%s is %s but %s is 0, so reuse never happens'
+                             % (REUSE, reuse, TIMESTAMPS), (sysctl.get(TIMESTAMPS) or {}).get('boot_source')))
+    # A deliberate profile choice other than 1 is the user's call; 006 still gates on it.
+    if reuse is not None and reuse != '1' and expected.get(REUSE, '1') == '1':
+        found.append(finding('TW-SYSCTL-004', '%s is %s' % (REUSE, reuse), (sysctl.get(REUSE) or {}).get('boot_source')))
+    if stamps == '0':
+        found.append(finding('TW-SYSCTL-005', '%s is 0' % TIMESTAMPS, (sysctl.get(TIMESTAMPS) or {}).get('boot_source')))
+    for key in sorted(sysctl):
+        entry = sysctl[key] or {}
+        runtime = _runtime(sysctl, key)
+        want = expected.get(key)
+        if entry.get('present') and want is not None and runtime != want:
+            found.append(finding('TW-SYSCTL-006', '%s is %s at runtime; the profile wants %s' % (key, runtime, want),
+                                 entry.get('boot_source')))
+        boot = _text(entry.get('boot'))
+        if entry.get('present') and boot is not None and runtime != boot:
+            found.append(finding('TW-SYSCTL-007', '%s is %s at runtime but %s at next boot (%s)'
+                                 % (key, runtime, boot, entry.get('boot_source')), entry.get('boot_source')))
+        settings = entry.get('settings') or []
+        if entry.get('conflicting'):
+            found.append(finding('TW-SYSCTL-008', '%s is set to different values: %s; %s wins at boot'
+                                 % (key, _settings_text(settings), entry.get('boot_source')), entry.get('boot_source')))
+        if not entry.get('present') and settings:
+            found.append(finding('TW-SYSCTL-009', '%s does not exist on this kernel but is set by %s'
+                                 % (key, _settings_text(settings)), '%s:%s' % (settings[-1]['path'], settings[-1]['line'])))
+    return found
+
+
+def timewait_findings(timewait, thresholds=None):
+    """Findings about the TIME_WAIT table and ephemeral ports (the tcp_timewait_info ``timewait`` dict)."""
+    limits = dict(DEFAULT_THRESHOLDS)
+    limits.update(dict((k, v) for k, v in (thresholds or {}).items() if v is not None))
+    timewait = timewait or {}
+    found = []
+    utilization = timewait.get('bucket_utilization')
+    if utilization is not None and float(utilization) > float(limits['bucket_utilization']):
+        found.append(finding('TW-TABLE-001', '%s TIME_WAIT sockets for tcp_max_tw_buckets %s: %.0f%% used (threshold %.0f%%)'
+                             % (timewait.get('sockstat_tw'), timewait.get('max_tw_buckets'), 100 * float(utilization),
+                                100 * float(limits['bucket_utilization']))))
+    overflow = timewait.get('overflow_total')
+    if overflow is not None and int(overflow) > 0:
+        found.append(finding('TW-TABLE-002', 'TcpExt TCPTimeWaitOverflow is %d since boot' % int(overflow)))
+    pressure = timewait.get('port_pressure')
+    if pressure is not None and float(pressure) > float(limits['port_pressure']):
+        busiest = (timewait.get('by_remote') or [{}])[0]
+        found.append(finding('TW-PORT-001', '%.0f%% of the ephemeral range %s is in TIME_WAIT towards %s:%s '
+                             '(threshold %.0f%%)' % (100 * float(pressure), timewait.get('ephemeral_port_range'),
+                                                    busiest.get('address'), busiest.get('port'),
+                                                    100 * float(limits['port_pressure']))))
+    return found
+
+
+def severity_counts(findings):
+    """{critical: n, high: n, medium: n, low: n, info: n}."""
+    counts = dict((s, 0) for s in SEVERITIES)
+    for item in findings:
+        counts[item['severity']] = counts.get(item['severity'], 0) + 1
+    return counts
+
+
+def is_compliant(findings):
+    """True when no finding is high or critical."""
+    return not any(item['severity'] in GATING for item in findings)
+
+
+def _sort(findings):
+    rank = dict((s, i) for i, s in enumerate(SEVERITIES))
+    return sorted(findings, key=lambda f: (rank.get(f['severity'], len(SEVERITIES)), f['id'], f['detail'] or ''))
+
+
+def expected_from(sysctl_info):
+    """The expectations tcp_sysctl_info resolved, by key (``auto`` already a number)."""
+    return dict((key, entry.get('expected')) for key, entry in (sysctl_info.get('sysctl') or {}).items())
+
+
+def tcp_findings(sysctl_info, timewait=None, expected=None, thresholds=None, extra=None):
+    """All findings of one host, most severe first.
+
+    ``sysctl_info``: the tcp_sysctl_info result; ``timewait``: the tcp_timewait_info
+    ``timewait`` dict (None when it could not run); ``extra``: findings judged elsewhere
+    (nginx), merged as they are.
+    """
+    if expected is None:
+        expected = expected_from(sysctl_info)
+    found = sysctl_findings(sysctl_info.get('sysctl') or {}, expected)
+    if sysctl_info.get('proc_sys_writable') is False:
+        found.append(finding('TW-SYSCTL-010', '/proc/sys is mounted read-only in this network namespace%s'
+                             % (' (%s container)' % sysctl_info['container'] if sysctl_info.get('container') else '')))
+    found.extend(timewait_findings(timewait, thresholds))
+    found.extend(extra or [])
+    return _sort(found)
+
+
+def tcp_audit_record(sysctl_info, timewait=None, expected=None, thresholds=None, nginx=None, host=None, phase='before'):
+    """Build ``tcp_audit_record`` (schema in docs/audit-record.md).
+
+    ``expected`` defaults to the expectations tcp_sysctl_info resolved (``auto``
+    already turned into a number), so the record and the findings share them.
+    """
+    nginx = nginx or {}
+    if expected is None:
+        expected = expected_from(sysctl_info)
+    expected_text = dict((k, _text(v)) for k, v in (expected or {}).items() if v is not None)
+    sysctl = {}
+    for key, entry in sorted((sysctl_info.get('sysctl') or {}).items()):
+        want = expected_text.get(key) if entry.get('present') else None
+        sysctl[key] = {
+            'present': bool(entry.get('present')),
+            'runtime': _text(entry.get('runtime')),
+            'writable': bool(entry.get('writable')),
+            'boot': _text(entry.get('boot')),
+            'boot_source': entry.get('boot_source'),
+            'settings': entry.get('settings') or [],
+            'conflicting': bool(entry.get('conflicting')),
+            'expected': want,
+        }
+    findings = tcp_findings(sysctl_info, timewait, expected, thresholds, nginx.get('findings'))
+    return {
+        'schema': SCHEMA,
+        'host': host,
+        'status': 'ok',
+        'phase': phase,
+        'kernel': sysctl_info.get('kernel') or {'release': None, 'version': None},
+        'memtotal_mb': sysctl_info.get('memtotal_mb'),
+        'container': sysctl_info.get('container'),
+        'proc_sys_writable': sysctl_info.get('proc_sys_writable'),
+        'sysctl': sysctl,
+        'timewait': timewait or {},
+        'nginx': {'present': bool(nginx.get('present')), 'version': nginx.get('version')},
+        'findings': findings,
+        'severity_counts': severity_counts(findings),
+        'compliant': is_compliant(findings),
+    }
+
+
+def tcp_untaken(record):
+    """Keys whose runtime value differs from the profile's, as 'key: runtime X, wanted Y' sentences."""
+    return ['%s: runtime %s, wanted %s' % (key, entry.get('runtime'), entry.get('expected'))
+            for key, entry in sorted((record.get('sysctl') or {}).items())
+            if entry.get('present') and entry.get('expected') is not None and entry.get('runtime') != entry.get('expected')]
+
+
+# nginx findings that mean a managed file does not pool upstream connections.
+UNPROVEN_NGINX_SEVERITIES = ('critical', 'high', 'medium')
+
+
+def tcp_unproven_nginx(record, managed_files):
+    """nginx findings located in files harden-tcp renders, as 'path:line: ID title' sentences.
+
+    The proof step fails on these: the role rendered those files, so a finding
+    there means the change did not take as intended. Findings in the user's own
+    files are reported by the audit but are not the role's to prove.
+    """
+    managed = set(managed_files or [])
+    unproven = []
+    for finding in record.get('findings') or []:
+        source = finding.get('source') or ''
+        if (finding.get('id', '').startswith('TW-NGINX-')
+                and finding.get('severity') in UNPROVEN_NGINX_SEVERITIES
+                and source.rsplit(':', 1)[0] in managed):
+            unproven.append('%s: %s %s' % (source, finding['id'], finding.get('title', '')))
+    return unproven
+
+
+class FilterModule(object):
+    """harden-tcp judge filters."""
+
+    def filters(self):
+        return {
+            'tcp_findings': tcp_findings,
+            'tcp_audit_record': tcp_audit_record,
+            'tcp_untaken': tcp_untaken,
+            'tcp_unproven_nginx': tcp_unproven_nginx,
+            'tcp_severity_counts': severity_counts,
+        }

@@ -1,0 +1,233 @@
+"""roles/tcp_audit/filter_plugins/tcp_findings.py: every finding on recorded inputs."""
+
+import copy
+import importlib.util
+import os
+
+import pytest
+import yaml
+
+from ansible.module_utils import tcp_sysctl as ts
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'sysctl', 'old_kernel')
+
+
+def _load(path, name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+tf = _load('roles/tcp_audit/filter_plugins/tcp_findings.py', 'tcp_findings_under_test')
+
+
+def entry(runtime, present=True, boot=None, settings=None, expected=None, conflicting=False):
+    return {'present': present, 'runtime': runtime, 'writable': present, 'boot': boot,
+            'boot_source': '%s:%s' % (settings[-1]['path'], settings[-1]['line']) if settings else None,
+            'settings': settings or [], 'conflicting': conflicting, 'expected': expected}
+
+
+def good_host():
+    """A compliant modern host: the profile applied, tcp_tw_recycle absent."""
+    src = [{'path': '/etc/sysctl.d/60-harden-tcp.conf', 'line': 3, 'value': '1'}]
+    return {'sysctl': {
+        'net.ipv4.tcp_tw_reuse': entry('1', boot='1', settings=src, expected='1'),
+        'net.ipv4.tcp_timestamps': entry('1', boot='1', settings=src, expected='1'),
+        'net.ipv4.tcp_tw_recycle': entry(None, present=False, expected='0'),
+        'net.ipv4.tcp_max_tw_buckets': entry('262144', boot='262144', expected='262144',
+                                             settings=[dict(src[0], value='262144')]),
+        'net.ipv4.ip_local_port_range': entry('32768 60999'),
+    }, 'proc_sys_writable': True, 'kernel': {'release': '6.1.0-26-amd64', 'version': '6.1.0'}}
+
+
+QUIET_TW = {'total': 10, 'sockstat_tw': 10, 'max_tw_buckets': 262144, 'bucket_utilization': 0.0,
+            'overflow_total': 0, 'ephemeral_port_range': [32768, 60999], 'port_pressure': 0.001,
+            'by_remote': [{'address': '10.0.0.5', 'port': 8080, 'count': 10}]}
+
+
+def ids(findings):
+    return sorted(f['id'] for f in findings)
+
+
+def test_compliant_host_has_no_findings():
+    record = tf.tcp_audit_record(good_host(), QUIET_TW, host='web-01')
+    assert record['findings'] == [] and record['compliant'] is True
+    assert record['severity_counts'] == {'critical': 0, 'high': 0, 'medium': 0, 'low': 0, 'info': 0}
+    assert record['schema'] == 1 and record['host'] == 'web-01' and record['phase'] == 'before'
+
+
+def with_runtime(key, value, **extra):
+    host = good_host()
+    host['sysctl'][key].update(dict(runtime=value, **extra))
+    return host
+
+
+def test_recycle_on_is_critical_and_present_is_info():
+    host = good_host()
+    host['sysctl']['net.ipv4.tcp_tw_recycle'] = entry('1', expected='0')
+    findings = tf.tcp_findings(host)
+    assert ids(findings) == ['TW-SYSCTL-001', 'TW-SYSCTL-002', 'TW-SYSCTL-006']
+    assert findings[0]['id'] == 'TW-SYSCTL-001' and findings[0]['severity'] == 'critical'
+    host['sysctl']['net.ipv4.tcp_tw_recycle'] = entry('0', expected='0')
+    assert ids(tf.tcp_findings(host)) == ['TW-SYSCTL-002']
+    assert tf.is_compliant(tf.tcp_findings(host))
+
+
+def test_recycle_enabled_at_next_boot_is_critical():
+    host = good_host()
+    host['sysctl']['net.ipv4.tcp_tw_recycle'] = entry(
+        '0', boot='1', expected='0', settings=[{'path': '/etc/sysctl.d/10-x.conf', 'line': 2, 'value': '1'}])
+    assert 'TW-SYSCTL-001' in ids(tf.tcp_findings(host))
+
+
+def test_reuse_without_timestamps_is_high():
+    host = with_runtime('net.ipv4.tcp_timestamps', '0')
+    found = ids(tf.tcp_findings(host))
+    assert 'TW-SYSCTL-003' in found and 'TW-SYSCTL-005' in found and 'TW-SYSCTL-006' in found
+    assert not tf.is_compliant(tf.tcp_findings(host))
+
+
+def test_reuse_not_one_is_medium_and_differs_from_profile():
+    found = tf.tcp_findings(with_runtime('net.ipv4.tcp_tw_reuse', '2', boot='2',
+                                         settings=[{'path': '/etc/sysctl.d/60-harden-tcp.conf', 'line': 3, 'value': '2'}]))
+    assert ids(found) == ['TW-SYSCTL-004', 'TW-SYSCTL-006']
+
+
+def test_reuse_two_chosen_by_the_profile_is_not_004():
+    host = with_runtime('net.ipv4.tcp_tw_reuse', '2', expected='2', boot='2',
+                        settings=[{'path': '/etc/sysctl.d/60-harden-tcp.conf', 'line': 3, 'value': '2'}])
+    assert tf.tcp_findings(host) == []
+
+
+def test_runtime_differs_from_boot_is_medium():
+    found = tf.tcp_findings(good_host(), expected={'net.ipv4.tcp_tw_reuse': None})
+    assert found == []
+    host = good_host()
+    host['sysctl']['net.ipv4.ip_local_port_range'].update(
+        boot='10000 65000', boot_source='/etc/sysctl.conf:2',
+        settings=[{'path': '/etc/sysctl.conf', 'line': 2, 'value': '10000 65000'}])
+    found = tf.tcp_findings(host)
+    assert ids(found) == ['TW-SYSCTL-007'] and found[0]['severity'] == 'medium'
+    assert found[0]['source'] == '/etc/sysctl.conf:2'
+
+
+def test_conflicting_files_are_a_finding():
+    host = good_host()
+    host['sysctl']['net.ipv4.tcp_tw_reuse'].update(conflicting=True, boot='1', settings=[
+        {'path': '/etc/sysctl.d/10-a.conf', 'line': 1, 'value': '0'},
+        {'path': '/etc/sysctl.d/60-harden-tcp.conf', 'line': 3, 'value': '1'}])
+    found = tf.tcp_findings(host)
+    assert ids(found) == ['TW-SYSCTL-008']
+    assert '/etc/sysctl.d/10-a.conf:1=0' in found[0]['detail']
+
+
+def test_key_set_in_a_file_but_absent_from_the_kernel():
+    host = good_host()
+    host['sysctl']['net.ipv4.tcp_tw_recycle'] = entry(
+        None, present=False, expected='0', settings=[{'path': '/etc/sysctl.conf', 'line': 7, 'value': '0'}])
+    assert ids(tf.tcp_findings(host)) == ['TW-SYSCTL-009']
+
+
+def test_read_only_proc_sys():
+    host = good_host()
+    host['proc_sys_writable'] = False
+    host['container'] = 'docker'
+    found = tf.tcp_findings(host)
+    assert ids(found) == ['TW-SYSCTL-010'] and 'docker' in found[0]['detail']
+
+
+@pytest.mark.parametrize('change,finding,gating', [
+    ({'bucket_utilization': 0.95, 'sockstat_tw': 249036}, 'TW-TABLE-001', False),
+    ({'overflow_total': 3}, 'TW-TABLE-002', True),
+    ({'port_pressure': 0.9}, 'TW-PORT-001', True),
+])
+def test_timewait_findings(change, finding, gating):
+    timewait = dict(QUIET_TW, **change)
+    record = tf.tcp_audit_record(good_host(), timewait)
+    assert ids(record['findings']) == [finding]
+    assert record['compliant'] is (not gating)
+
+
+def test_thresholds_are_respected():
+    timewait = dict(QUIET_TW, bucket_utilization=0.6, port_pressure=0.4)
+    assert tf.timewait_findings(timewait) == []
+    assert ids(tf.timewait_findings(timewait, {'bucket_utilization': 0.5, 'port_pressure': 0.3})) == [
+        'TW-PORT-001', 'TW-TABLE-001']
+
+
+def test_missing_overflow_counter_is_not_a_finding():
+    assert tf.timewait_findings(dict(QUIET_TW, overflow_total=None, bucket_utilization=None)) == []
+
+
+def test_nginx_findings_are_merged():
+    nginx = {'present': True, 'version': '1.22.1', 'findings': [
+        {'id': 'TW-NGINX-001', 'severity': 'high', 'title': 't', 'detail': 'd', 'remediation': 'r', 'source': None}]}
+    record = tf.tcp_audit_record(good_host(), QUIET_TW, nginx=nginx)
+    assert record['nginx'] == {'present': True, 'version': '1.22.1'}
+    assert ids(record['findings']) == ['TW-NGINX-001'] and not record['compliant']
+
+
+def test_every_finding_has_the_documented_shape():
+    host = good_host()
+    host['sysctl']['net.ipv4.tcp_tw_recycle'] = entry('1', expected='0')
+    for item in tf.tcp_findings(host, dict(QUIET_TW, overflow_total=1)):
+        assert set(item) == {'id', 'severity', 'title', 'detail', 'remediation', 'source'}
+        assert item['severity'] in tf.SEVERITIES and item['remediation'].endswith('.')
+
+
+def test_untaken_lists_keys_whose_runtime_differs():
+    record = tf.tcp_audit_record(with_runtime('net.ipv4.tcp_tw_reuse', '0', boot='1'), QUIET_TW, phase='after')
+    assert tf.tcp_untaken(record) == ['net.ipv4.tcp_tw_reuse: runtime 0, wanted 1']
+    assert tf.tcp_untaken(tf.tcp_audit_record(good_host(), QUIET_TW)) == []
+
+
+def test_recorded_old_kernel_end_to_end():
+    """The recorded 4.9 host through the module core and the judge."""
+    info = ts.gather(list(ts.PROFILE_KEYS), expected={'net.ipv4.tcp_tw_reuse': '1', 'net.ipv4.tcp_timestamps': '1',
+                                                      'net.ipv4.tcp_tw_recycle': '0'},
+                     profile_file='/etc/sysctl.d/60-harden-tcp.conf',
+                     proc_sys=os.path.join(FIXTURE, 'proc', 'sys'), root=os.path.join(FIXTURE, 'root'),
+                     meminfo=os.path.join(FIXTURE, 'proc', 'meminfo'))
+    record = tf.tcp_audit_record(copy.deepcopy(info), QUIET_TW, host='old-01')
+    assert ids(record['findings']) == ['TW-SYSCTL-001', 'TW-SYSCTL-002', 'TW-SYSCTL-004', 'TW-SYSCTL-006',
+                                       'TW-SYSCTL-006', 'TW-SYSCTL-007', 'TW-SYSCTL-007', 'TW-SYSCTL-008',
+                                       'TW-SYSCTL-008', 'TW-SYSCTL-008']
+    assert record['severity_counts']['critical'] == 1 and not record['compliant']
+    assert record['sysctl']['net.ipv4.tcp_tw_recycle']['expected'] == '0'
+
+
+def test_catalogue_matches_shared_context_severities():
+    wanted = {'TW-SYSCTL-001': 'critical', 'TW-SYSCTL-002': 'info', 'TW-SYSCTL-003': 'high',
+              'TW-SYSCTL-004': 'medium', 'TW-SYSCTL-005': 'medium', 'TW-SYSCTL-006': 'high',
+              'TW-SYSCTL-007': 'medium', 'TW-SYSCTL-008': 'medium', 'TW-TABLE-001': 'medium',
+              'TW-TABLE-002': 'high', 'TW-PORT-001': 'high'}
+    assert dict((k, tf.CATALOGUE[k][0]) for k in wanted) == wanted
+
+
+def test_audit_record_doc_lists_every_top_level_key():
+    with open(os.path.join(REPO, 'docs', 'audit-record.md')) as handle:
+        text = handle.read()
+    block = text.split('```yaml', 1)[1].split('```', 1)[0]
+    documented = set(yaml.safe_load(block)['tcp_audit_record'])
+    assert set(tf.tcp_audit_record(good_host(), QUIET_TW)) == documented
+
+
+def test_unproven_nginx_names_only_findings_in_managed_files():
+    managed = ['/etc/nginx/conf.d/harden-tcp-upstreams.conf', '/etc/nginx/conf.d/harden-tcp-sites.conf']
+    record = {'findings': [
+        {'id': 'TW-NGINX-002', 'severity': 'high', 'title': 'HTTP/1.0 to a keepalive upstream',
+         'source': '/etc/nginx/conf.d/harden-tcp-sites.conf:14'},
+        # The user's own site: reported by the audit, not the role's to prove.
+        {'id': 'TW-NGINX-003', 'severity': 'high', 'title': 'Connection header',
+         'source': '/etc/nginx/sites-enabled/shop:9'},
+        # Low and info findings in a managed file do not fail the proof.
+        {'id': 'TW-NGINX-004', 'severity': 'low', 'title': 'literal proxy_pass',
+         'source': '/etc/nginx/conf.d/harden-tcp-sites.conf:20'},
+        {'id': 'TW-SYSCTL-006', 'severity': 'high', 'title': 'sysctl',
+         'source': '/etc/nginx/conf.d/harden-tcp-sites.conf:1'},
+    ]}
+    assert tf.tcp_unproven_nginx(record, managed) == [
+        '/etc/nginx/conf.d/harden-tcp-sites.conf:14: TW-NGINX-002 HTTP/1.0 to a keepalive upstream']
+    assert tf.tcp_unproven_nginx(record, []) == []

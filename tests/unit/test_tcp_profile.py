@@ -1,0 +1,78 @@
+"""tcp_profile's filters, and the one-source-of-truth link between tcp_audit and tcp_profile defaults."""
+
+import importlib.util
+import os
+import re
+
+import yaml
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+spec = importlib.util.spec_from_file_location(
+    'tcp_profile_filters_under_test', os.path.join(REPO, 'roles/tcp_profile/filter_plugins/tcp_profile.py'))
+tp = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tp)
+
+
+def _yaml(path):
+    with open(os.path.join(REPO, path)) as handle:
+        return yaml.safe_load(handle)
+
+
+def test_expected_values_only_for_present_keys_and_recycle_forced_off():
+    entries = {
+        'net.ipv4.tcp_tw_reuse': {'present': True, 'expected': '1'},
+        'net.ipv4.tcp_tw_recycle': {'present': True, 'expected': '1'},
+        'net.ipv4.tcp_max_tw_buckets': {'present': True, 'expected': 262144},
+        'net.ipv4.tcp_timestamps': {'present': False, 'expected': '1'},
+        'net.ipv4.ip_local_port_range': {'present': True, 'expected': None},
+    }
+    assert tp.tcp_profile_expected(entries) == {
+        'net.ipv4.tcp_tw_reuse': '1', 'net.ipv4.tcp_tw_recycle': '0', 'net.ipv4.tcp_max_tw_buckets': '262144'}
+
+
+def test_recycle_is_never_written_where_the_key_is_absent():
+    entries = {'net.ipv4.tcp_tw_recycle': {'present': False, 'expected': '0'}}
+    assert tp.tcp_profile_expected(entries) == {}
+
+
+def test_drift_lists_only_keys_that_differ():
+    values = {'net.ipv4.tcp_tw_reuse': '1', 'net.ipv4.tcp_max_tw_buckets': '262144'}
+    entries = {'net.ipv4.tcp_tw_reuse': {'runtime': '0'}, 'net.ipv4.tcp_max_tw_buckets': {'runtime': '262144'}}
+    assert tp.tcp_profile_drift(values, entries) == ['net.ipv4.tcp_tw_reuse=1']
+
+
+def test_audit_expectations_fall_back_to_the_profile_defaults():
+    """tcp_audit's literal fallbacks must equal tcp_profile's defaults (one source of truth)."""
+    audit = _yaml('roles/tcp_audit/defaults/main.yml')
+    profile = _yaml('roles/tcp_profile/defaults/main.yml')
+    pairs = {
+        'tcp_audit_expected_tw_reuse': 'tcp_profile_tw_reuse',
+        'tcp_audit_expected_timestamps': 'tcp_profile_timestamps',
+        'tcp_audit_expected_max_tw_buckets': 'tcp_profile_max_tw_buckets',
+        'tcp_audit_auto_per_mib': 'tcp_profile_max_tw_buckets_per_mib',
+        'tcp_audit_auto_min': 'tcp_profile_max_tw_buckets_min',
+        'tcp_audit_auto_max': 'tcp_profile_max_tw_buckets_max',
+        'tcp_audit_profile_file': 'tcp_profile_sysctl_file',
+    }
+    for audit_var, profile_var in pairs.items():
+        match = re.match(r"^\{\{ (\w+) \| default\((.+)\) \}\}$", audit[audit_var])
+        assert match, audit_var
+        assert match.group(1) == profile_var
+        assert yaml.safe_load(match.group(2)) == profile[profile_var], audit_var
+
+
+def test_module_utils_auto_defaults_match_the_role_defaults():
+    from ansible.module_utils import tcp_sysctl as ts
+    profile = _yaml('roles/tcp_profile/defaults/main.yml')
+    assert (ts.AUTO_PER_MIB, ts.AUTO_MIN, ts.AUTO_MAX) == (
+        profile['tcp_profile_max_tw_buckets_per_mib'], profile['tcp_profile_max_tw_buckets_min'],
+        profile['tcp_profile_max_tw_buckets_max'])
+
+
+def test_argument_specs_refuse_bad_values():
+    spec = _yaml('roles/tcp_profile/meta/argument_specs.yml')['argument_specs']
+    for entry_point in ('main', 'validate'):
+        options = spec[entry_point]['options']
+        assert options['tcp_profile_tw_reuse']['choices'] == [0, 1, 2]
+        assert options['tcp_profile_timestamps']['type'] == 'int'
+        assert 'tcp_tw_recycle' not in ' '.join(options)

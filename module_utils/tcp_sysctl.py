@@ -9,7 +9,7 @@ standard library only. The parsing and resolution functions take file
 *contents* (not paths) so unit tests feed recorded text.
 
 Boot-time order modelled here (``procps sysctl --system``; see
-docs/README-profile.md, "Which file wins at boot"):
+README.md, "Which file wins at boot"):
 
 1. ``*.conf`` in /etc/sysctl.d, /run/sysctl.d, /usr/local/lib/sysctl.d,
    /usr/lib/sysctl.d, /lib/sysctl.d. A file name found in an earlier directory
@@ -43,7 +43,7 @@ SYSCTL_DIRS = ('/etc/sysctl.d', '/run/sysctl.d', '/usr/local/lib/sysctl.d', '/us
 SYSCTL_CONF = '/etc/sysctl.conf'
 PROFILE_KEYS = ('net.ipv4.tcp_tw_reuse', 'net.ipv4.tcp_timestamps', 'net.ipv4.tcp_tw_recycle',
                 'net.ipv4.tcp_max_tw_buckets', 'net.ipv4.ip_local_port_range')
-# Defaults of the `auto` sizing of net.ipv4.tcp_max_tw_buckets (docs/README-profile.md).
+# Defaults of the `auto` sizing of net.ipv4.tcp_max_tw_buckets (README.md, "The auto size of tcp_max_tw_buckets").
 AUTO_PER_MIB = 16
 AUTO_MIN = 32768
 AUTO_MAX = 1048576
@@ -329,10 +329,21 @@ def proc_sys_readonly(proc_sys='/proc/sys'):
         return True
 
 
+def proc_sys_path(key, proc_sys='/proc/sys'):
+    # type: (str, str) -> str
+    """Return the file under proc_sys of a key, dotted or slashed.
+
+    Dots separate path components; a slash left inside a component by
+    normalize_key stands for a dot in a name (net.ipv4.conf.eth0/100.rp_filter
+    is net/ipv4/conf/eth0.100/rp_filter).
+    """
+    return os.path.join(proc_sys, *[part.replace('/', '.') for part in normalize_key(key).split('.')])
+
+
 def read_runtime(key, proc_sys='/proc/sys'):
     # type: (str, str) -> Dict[str, Any]
     """{present, runtime, writable} of one key."""
-    path = os.path.join(proc_sys, *key.split('.'))
+    path = proc_sys_path(key, proc_sys)
     value = read_text(path) if os.path.isfile(path) else None
     if value is None:
         return {'present': False, 'runtime': None, 'writable': False}

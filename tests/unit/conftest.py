@@ -48,11 +48,27 @@ def register_module_utils(directory: Path = MODULE_UTILS_DIR) -> Dict[str, Modul
     names = [path.stem for path in directory.glob('*.py') if path.stem != '__init__']
     names += [path.name for path in directory.iterdir() if (path / '__init__.py').is_file()]
     registered = {}
-    for name in sorted(names):
-        module = importlib.import_module('module_utils.' + name)
-        sys.modules['ansible.module_utils.' + name] = module
-        setattr(ansible_module_utils, name, module)
-        registered[name] = module
+    pending = sorted(names)
+    while pending:
+        # A module_utils file may import a sibling (tcp_snapshot imports
+        # tcp_sysctl) that is not aliased yet: put it back and retry it after
+        # the others, as long as each round registers something.
+        waiting = []
+        for name in pending:
+            try:
+                module = importlib.import_module('module_utils.' + name)
+            except ModuleNotFoundError as exc:
+                sibling = (exc.name or '').rpartition('.')[2]
+                if exc.name != 'ansible.module_utils.' + sibling or sibling not in names:
+                    raise
+                waiting.append(name)
+                continue
+            sys.modules['ansible.module_utils.' + name] = module
+            setattr(ansible_module_utils, name, module)
+            registered[name] = module
+        if waiting == pending:
+            raise ImportError('module_utils files import each other in a cycle: %s' % ', '.join(waiting))
+        pending = waiting
     return registered
 
 

@@ -5,25 +5,17 @@ nginx 1.22.1 from the tree in fixtures/nginx/mixed_tree (includes with globs
 and a relative path, several servers, nested locations, an `if`, inherited and
 overridden proxy_set_header, comments and quoted strings holding ; { } #).
 """
-import importlib.util
 import os
 
 import pytest
+from plugin_loader import load_plugin
 
 HERE = os.path.dirname(__file__)
 ROOT = os.path.dirname(os.path.dirname(HERE))
 FIXTURES = os.path.join(HERE, 'fixtures', 'nginx')
 
 
-def _load():
-    path = os.path.join(ROOT, 'roles', 'tcp_audit', 'filter_plugins', 'nginx_audit.py')
-    spec = importlib.util.spec_from_file_location('nginx_audit_under_test', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-audit = _load()
+audit = load_plugin('roles/tcp_audit/filter_plugins/nginx_audit.py')
 
 
 def _fixture(name):

@@ -1,21 +1,13 @@
 """Unit tests for roles/nginx_keepalive/filter_plugins/nginx_keepalive_validate.py."""
-import importlib.util
 import os
 
 import pytest
+from plugin_loader import load_plugin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 
-def _load():
-    path = os.path.join(ROOT, 'roles', 'nginx_keepalive', 'filter_plugins', 'nginx_keepalive_validate.py')
-    spec = importlib.util.spec_from_file_location('nginx_keepalive_validate_under_test', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-val = _load()
+val = load_plugin('roles/nginx_keepalive/filter_plugins/nginx_keepalive_validate.py')
 
 
 def _upstream(**overrides):

@@ -1,26 +1,19 @@
 """roles/tcp_audit/filter_plugins/tcp_findings.py: every finding on recorded inputs."""
 
 import copy
-import importlib.util
 import os
 
 import pytest
 import yaml
 
 from ansible.module_utils import tcp_sysctl as ts
+from plugin_loader import load_plugin
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'sysctl', 'old_kernel')
 
 
-def _load(path, name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tf = _load('roles/tcp_audit/filter_plugins/tcp_findings.py', 'tcp_findings_under_test')
+tf = load_plugin('roles/tcp_audit/filter_plugins/tcp_findings.py')
 
 
 def entry(runtime, present=True, boot=None, settings=None, expected=None, conflicting=False):

@@ -1,16 +1,13 @@
 """tcp_profile's filters, and the one-source-of-truth link between tcp_audit and tcp_profile defaults."""
 
-import importlib.util
 import os
 import re
 
 import yaml
+from plugin_loader import load_plugin
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-spec = importlib.util.spec_from_file_location(
-    'tcp_profile_filters_under_test', os.path.join(REPO, 'roles/tcp_profile/filter_plugins/tcp_profile.py'))
-tp = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(tp)
+tp = load_plugin('roles/tcp_profile/filter_plugins/tcp_profile.py')
 
 
 def _yaml(path):

@@ -4,26 +4,18 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import pathlib
 import xml.etree.ElementTree as ET
 
 import pytest
+from plugin_loader import load_plugin
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = pathlib.Path(__file__).resolve().parent / 'fixtures' / 'report'
 
 
-def _load_plugin():
-    path = ROOT / 'roles' / 'tcp_report' / 'filter_plugins' / 'tcp_report.py'
-    spec = importlib.util.spec_from_file_location('tcp_report_filters', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tr = _load_plugin()
+tr = load_plugin('roles/tcp_report/filter_plugins/tcp_report.py')
 
 
 @pytest.fixture()

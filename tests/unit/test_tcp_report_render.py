@@ -8,7 +8,6 @@ what is asserted here is what the role writes.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import pathlib
 import re
@@ -18,6 +17,7 @@ import jinja2
 import pytest
 import yaml
 from ansible.plugins.filter.core import FilterModule as CoreFilters
+from plugin_loader import load_plugin
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ROLE = ROOT / 'roles' / 'tcp_report'
@@ -25,14 +25,7 @@ FIXTURES = pathlib.Path(__file__).resolve().parent / 'fixtures' / 'report'
 XHTML = '{http://www.w3.org/1999/xhtml}'
 
 
-def _load_plugin():
-    spec = importlib.util.spec_from_file_location('tcp_report_filters_render', ROLE / 'filter_plugins' / 'tcp_report.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tr = _load_plugin()
+tr = load_plugin('roles/tcp_report/filter_plugins/tcp_report.py')
 
 
 def _environment():

@@ -155,3 +155,11 @@ def test_module_entry_point(run_module, library_module):
     assert kind == 'exit' and result['changed'] is False
     assert result['sysctl']['net.ipv4.tcp_tw_recycle']['present'] is True
     assert set(result['sysctl']) == set(ts.PROFILE_KEYS)
+
+
+def test_proc_sys_path_maps_dots_in_names_back():
+    assert ts.proc_sys_path('net.ipv4.tcp_tw_reuse', '/p') == '/p/net/ipv4/tcp_tw_reuse'
+    assert ts.proc_sys_path('net/ipv4/tcp_tw_reuse', '/p') == '/p/net/ipv4/tcp_tw_reuse'
+    # A VLAN interface name keeps its dot in the path, whichever spelling the key uses.
+    assert ts.proc_sys_path('net/ipv4/conf/eth0.100/rp_filter', '/p') == '/p/net/ipv4/conf/eth0.100/rp_filter'
+    assert ts.proc_sys_path('net.ipv4.conf.eth0/100.rp_filter', '/p') == '/p/net/ipv4/conf/eth0.100/rp_filter'

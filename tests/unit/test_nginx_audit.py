@@ -199,7 +199,32 @@ def test_parse_nginx_version(text, version):
 
 
 def test_filter_module_exports():
-    assert set(audit.FilterModule().filters()) == {'nginx_audit', 'nginx_version'}
+    assert set(audit.FilterModule().filters()) == {'nginx_audit', 'nginx_version', 'nginx_observation'}
+
+
+def test_observation_of_a_host_without_nginx_or_with_the_audit_off():
+    no_binary = {'rc': 2, 'failed': True, 'stdout': '', 'stderr': '',
+                 'msg': "[Errno 2] No such file or directory: b'nginx'"}
+    assert audit.nginx_observation(no_binary) == {'present': False, 'version': None, 'findings': []}
+    assert audit.nginx_observation({'skipped': True, 'changed': False}) == {
+        'present': False, 'version': None, 'findings': []}
+
+
+def test_observation_judges_the_dump_with_the_version_from_stderr():
+    result = {'rc': 0, 'stdout': _fixture('dump_mixed.txt'), 'stderr': 'nginx version: nginx/1.22.1\n'}
+    observed = audit.nginx_observation(result, 1000)
+    assert observed['present'] is True and observed['version'] == '1.22.1'
+    assert observed['findings'] == audit.audit_nginx(result['stdout'], '1.22.1', 1000)
+    assert observed['findings']
+
+
+def test_observation_of_a_configuration_nginx_rejects():
+    result = {'rc': 1, 'stdout': '', 'stderr': 'nginx version: nginx/1.18.0\nnginx: [emerg] unknown directive "kepalive"'
+                                                ' in /etc/nginx/conf.d/x.conf:3\n'}
+    observed = audit.nginx_observation(result)
+    assert observed['version'] == '1.18.0'
+    assert [f['id'] for f in observed['findings']] == ['TW-NGINX-006']
+    assert 'unknown directive "kepalive"' in observed['findings'][0]['detail']
 
 
 def test_host_printed_paths_never_decide_where_the_controller_writes(tmp_path, monkeypatch):

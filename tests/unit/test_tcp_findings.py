@@ -224,3 +224,20 @@ def test_unproven_nginx_names_only_findings_in_managed_files():
     assert tf.tcp_unproven_nginx(record, managed) == [
         '/etc/nginx/conf.d/harden-tcp-sites.conf:14: TW-NGINX-002 HTTP/1.0 to a keepalive upstream']
     assert tf.tcp_unproven_nginx(record, []) == []
+
+
+@pytest.mark.parametrize('thresholds, expected, variable', [
+    ({'bucket_utilization': 1.5, 'port_pressure': 0.5}, {}, 'tcp_audit_bucket_utilization_threshold'),
+    ({'bucket_utilization': 0.8, 'port_pressure': 'high'}, {}, 'tcp_audit_port_pressure_threshold'),
+    ({'bucket_utilization': 0, 'port_pressure': 0.5}, {}, 'tcp_audit_bucket_utilization_threshold'),
+    ({}, {'net.ipv4.tcp_max_tw_buckets': 'lots'}, 'tcp_audit_expected_max_tw_buckets'),
+    ({}, {'net.ipv4.tcp_tw_reuse': 'yes'}, 'tcp_audit_expected_tw_reuse'),
+])
+def test_unusable_settings_are_refused_naming_the_variable(thresholds, expected, variable):
+    with pytest.raises(tf.AnsibleFilterError, match=variable):
+        tf.tcp_audit_record(good_host(), QUIET_TW, expected=expected, thresholds=thresholds)
+
+
+def test_usable_settings_pass():
+    tf.check_settings({'bucket_utilization': 1, 'port_pressure': '0.25'},
+                      {'net.ipv4.tcp_max_tw_buckets': '262144', 'net.ipv4.tcp_tw_reuse': None})

@@ -196,3 +196,16 @@ def test_dropped_hosts_are_failed_with_a_record_and_unreachable_without(data):
 def test_a_recorded_error_wins_over_dropped(data):
     fleet = tr.tcp_report_fleet(data['records'], ['db-01'], data['errors'], dropped=['db-01'])
     assert by_host(fleet)['db-01']['error'].startswith('Failed to connect')
+
+
+def test_host_lines_put_the_worst_first_and_name_errors(data):
+    fleet = tr.tcp_report_fleet(
+        {'ok-1': {'compliant': True, 'findings': [], 'timewait': {'total': 3, 'max_tw_buckets': 262144}},
+         'bad-1': {'compliant': False, 'timewait': {'total': 70000, 'max_tw_buckets': 262144},
+                   'findings': [{'id': 'TW-SYSCTL-006', 'severity': 'high'}]}},
+        ['ok-1', 'bad-1', 'gone-1'], {'gone-1': {'status': 'unreachable', 'msg': 'ssh: timed out'}})
+    lines = tr.tcp_report_host_lines(fleet)
+    assert lines[-1] == 'ok-1: compliant, TIME_WAIT 3 of 262144 buckets, findings: none'
+    assert 'bad-1: noncompliant, TIME_WAIT 70000 of 262144 buckets, findings: TW-SYSCTL-006' in lines
+    assert 'gone-1: unreachable: ssh: timed out' in lines
+    assert len(lines) == 3

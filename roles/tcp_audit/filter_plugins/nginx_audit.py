@@ -14,7 +14,7 @@ file is written to a private temporary directory under a flat numbered name
 the controller's file system. Line numbers therefore are those of the
 original files on the host, and every finding names ``path:line``.
 
-Finding catalogue (README-nginx.md documents it):
+Finding catalogue (README.md, "Finding catalogue", documents it):
 
 TW-NGINX-001  medium  upstream without keepalive (nginx before 1.29.7)
 TW-NGINX-002  high    keepalive upstream proxied with HTTP/1.0
@@ -403,6 +403,26 @@ def _connection_header(level, new_defaults):
     return None if new_defaults else ('close', 'the nginx default')
 
 
+def nginx_observation(dump_result, min_keepalive_requests=1000):
+    """{present, version, findings} of one host from its ``nginx -v -T -q`` command result.
+
+    ``dump_result`` is the registered result of that command: skipped (the
+    nginx audit is off) or failed to start (no nginx binary) means no nginx;
+    nginx always prints its version on stderr first, then, when the
+    configuration loads, dumps it on stdout.
+    """
+    dump_result = dump_result or {}
+    stderr = dump_result.get('stderr') or ''
+    version = parse_nginx_version(stderr)
+    if dump_result.get('skipped') or 'nginx version:' not in stderr:
+        return {'present': False, 'version': None, 'findings': []}
+    if dump_result.get('rc') != 0:
+        detail = 'nginx -T failed (rc %s): %s' % (dump_result.get('rc'), stderr.strip())
+        return {'present': True, 'version': version, 'findings': [_finding('TW-NGINX-006', detail, None)]}
+    return {'present': True, 'version': version,
+            'findings': audit_nginx(dump_result.get('stdout') or '', version, int(min_keepalive_requests))}
+
+
 class FilterModule(object):
     """Filters for auditing nginx upstream keepalive."""
 
@@ -410,4 +430,5 @@ class FilterModule(object):
         return {
             'nginx_audit': audit_nginx,
             'nginx_version': parse_nginx_version,
+            'nginx_observation': nginx_observation,
         }

@@ -7,12 +7,14 @@
 Runs on the controller. Pure functions over plain dicts (the results of the
 ``tcp_sysctl_info`` and ``tcp_timewait_info`` modules), unit-tested on recorded
 inputs in tests/unit/test_tcp_findings.py. The catalogue (ids, severities,
-remediations) is documented in docs/README-profile.md, "Finding catalogue".
+remediations) is documented in README.md, "Finding catalogue".
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
 
 SEVERITIES = ('critical', 'high', 'medium', 'low', 'info')
 GATING = ('critical', 'high')
@@ -205,6 +207,33 @@ def tcp_findings(sysctl_info, timewait=None, expected=None, thresholds=None, ext
     return _sort(found)
 
 
+# The role variable behind each setting the judge checks, for error messages.
+THRESHOLD_VARIABLES = {'bucket_utilization': 'tcp_audit_bucket_utilization_threshold',
+                       'port_pressure': 'tcp_audit_port_pressure_threshold'}
+EXPECTED_VARIABLES = {REUSE: 'tcp_audit_expected_tw_reuse', TIMESTAMPS: 'tcp_audit_expected_timestamps',
+                      BUCKETS: 'tcp_audit_expected_max_tw_buckets'}
+
+
+def check_settings(thresholds, expected):
+    """Raise AnsibleFilterError naming the variable when a threshold or an expectation is unusable.
+
+    The audit changes nothing, so checking here (with the observations already
+    in) costs no host a change, and saves every host a task of its own.
+    """
+    for name, value in sorted((thresholds or {}).items()):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = None
+        if number is None or not 0 < number <= 1:
+            raise AnsibleFilterError('%s must be a number in (0, 1], got %r'
+                                     % (THRESHOLD_VARIABLES.get(name, name), value))
+    for key, value in sorted((expected or {}).items()):
+        if value is not None and not str(value).isdigit():
+            raise AnsibleFilterError('%s must be a whole number (or auto for tcp_max_tw_buckets, or null), got %r'
+                                     % (EXPECTED_VARIABLES.get(key, key), value))
+
+
 def tcp_audit_record(sysctl_info, timewait=None, expected=None, thresholds=None, nginx=None, host=None, phase='before'):
     """Build ``tcp_audit_record`` (schema in docs/audit-record.md).
 
@@ -214,6 +243,7 @@ def tcp_audit_record(sysctl_info, timewait=None, expected=None, thresholds=None,
     nginx = nginx or {}
     if expected is None:
         expected = expected_from(sysctl_info)
+    check_settings(thresholds, expected)
     expected_text = dict((k, _text(v)) for k, v in (expected or {}).items() if v is not None)
     sysctl = {}
     for key, entry in sorted((sysctl_info.get('sysctl') or {}).items()):

@@ -9,7 +9,7 @@ escapes lives here, in plain functions over plain dicts, unit-tested in
 ``tests/unit/test_tcp_report_filters.py``.
 
 Shape of the fleet summary returned by :func:`tcp_report_fleet` (written
-as ``tcp-audit.json``; documented for users in docs/README-report.md)::
+as ``tcp-audit.json``; documented for users in README.md, "Fleet audit and report")::
 
     {"report_schema": 1,
      "run": {...},                     # caller-supplied run metadata, unchanged
@@ -389,6 +389,20 @@ def tcp_report_prom_label(value: Any) -> str:
     return str(value).replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
 
 
+def tcp_report_host_lines(fleet: Mapping[str, Any]) -> List[str]:
+    """One line per host, worst first, for the play output: state, TIME_WAIT against the limit, finding ids."""
+    lines = []
+    for entry in tcp_report_sorted_hosts(fleet):
+        if entry['status'] != 'ok':
+            lines.append('%s: %s: %s' % (entry['host'], entry['state'], entry['error']))
+            continue
+        timewait = entry['timewait']
+        lines.append('%s: %s, TIME_WAIT %s of %s buckets, findings: %s' % (
+            entry['host'], entry['state'], timewait.get('total'), timewait.get('max_tw_buckets'),
+            ', '.join(entry['finding_ids']) or 'none'))
+    return lines
+
+
 class FilterModule(object):
     """Filters of the tcp_report role."""
 
@@ -398,6 +412,7 @@ class FilterModule(object):
             'tcp_report_hostvar': tcp_report_hostvar,
             'tcp_report_worst': tcp_report_worst,
             'tcp_report_sorted_hosts': tcp_report_sorted_hosts,
+            'tcp_report_host_lines': tcp_report_host_lines,
             'tcp_report_junit': tcp_report_junit,
             'tcp_report_chart_svg': tcp_report_chart_svg,
             'tcp_report_md_cell': tcp_report_md_cell,

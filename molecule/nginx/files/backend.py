@@ -5,6 +5,11 @@ HTTP/1.1 with Content-Length, so a client that asks for keepalive gets it.
 Nagle's algorithm is off: the handler writes the headers and the body in two
 sends, and on a kept-alive connection the second one would otherwise wait for
 the peer's delayed ACK (40 ms a request).
+
+X-Backend-Request echoes how the proxy asked: its HTTP version and its
+Connection header ("-" when none). That shows which configuration the running
+nginx master has loaded: the hand-written site sends "HTTP/1.0 close", the
+role's keepalive upstream "HTTP/1.1 -".
 """
 import http.server
 import sys
@@ -20,6 +25,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header('Content-Type', 'text/plain')
         self.send_header('Content-Length', str(len(body)))
         self.send_header('X-Backend', 'harden-tcp-proof')
+        self.send_header('X-Backend-Request', '%s %s' % (self.request_version, self.headers.get('Connection', '-')))
         self.end_headers()
         self.wfile.write(body)
 

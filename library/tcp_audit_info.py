@@ -129,7 +129,7 @@ nginx_dump:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.tcp_sysctl import PROFILE_KEYS, gather
+from ansible.module_utils.tcp_sysctl import ARGUMENT_SPEC, gather
 from ansible.module_utils.tcp_timewait import METHODS, TimewaitError, gather_timewait
 
 # Where nginx lives besides PATH: distribution packages, source builds, nginx.org's layout.
@@ -148,14 +148,7 @@ def dump_nginx(module):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            keys=dict(type='list', elements='str', default=list(PROFILE_KEYS), no_log=False),
-            expected=dict(type='dict', default={}),
-            profile_file=dict(type='path'),
-            auto_max_tw_buckets=dict(type='dict', options=dict(
-                per_mib=dict(type='int', default=16),
-                minimum=dict(type='int', default=32768),
-                maximum=dict(type='int', default=1048576),
-            )),
+            ARGUMENT_SPEC,
             timewait_method=dict(type='str', default='auto', choices=list(METHODS)),
             top_n=dict(type='int', default=10),
             include_ipv6=dict(type='bool', default=True),

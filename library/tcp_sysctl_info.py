@@ -125,20 +125,13 @@ profile:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.tcp_sysctl import PROFILE_KEYS, gather
+from ansible.module_utils.tcp_sysctl import ARGUMENT_SPEC, gather
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            keys=dict(type='list', elements='str', default=list(PROFILE_KEYS), no_log=False),
-            expected=dict(type='dict', default={}),
-            profile_file=dict(type='path'),
-            auto_max_tw_buckets=dict(type='dict', options=dict(
-                per_mib=dict(type='int', default=16),
-                minimum=dict(type='int', default=32768),
-                maximum=dict(type='int', default=1048576),
-            )),
+            ARGUMENT_SPEC,
             proc_sys=dict(type='path', default='/proc/sys'),
             root=dict(type='path', default='/'),
         ),

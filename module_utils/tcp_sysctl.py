@@ -49,6 +49,19 @@ AUTO_MIN = 32768
 AUTO_MAX = 1048576
 ST_RDONLY = getattr(os, 'ST_RDONLY', 1)
 
+# The options of tcp_sysctl_info that tcp_audit_info shares (it makes the same
+# call, with the TIME_WAIT count and the nginx dump added).
+ARGUMENT_SPEC = dict(
+    keys=dict(type='list', elements='str', default=list(PROFILE_KEYS), no_log=False),
+    expected=dict(type='dict', default={}),
+    profile_file=dict(type='path'),
+    auto_max_tw_buckets=dict(type='dict', options=dict(
+        per_mib=dict(type='int', default=AUTO_PER_MIB),
+        minimum=dict(type='int', default=AUTO_MIN),
+        maximum=dict(type='int', default=AUTO_MAX),
+    )),
+)
+
 
 def normalize_key(key):
     # type: (str) -> str

@@ -11,7 +11,6 @@ import json
 import re
 import time
 
-import pytest
 
 PROOF_DIR = '/var/tmp/harden-tcp-proof'
 SITE = '/etc/nginx/sites-enabled/app'
@@ -25,24 +24,6 @@ def _json(host, name):
 
 def _root_json(host, path):
     return json.loads(host.file(path).content_string)
-
-
-def rolled_back(host):
-    return host.file('/root/harden-tcp.rolled-back').exists
-
-
-@pytest.fixture()
-def hardened(host):
-    if rolled_back(host):
-        pytest.skip('host was rolled back')
-    return host
-
-
-@pytest.fixture()
-def restored(host):
-    if not rolled_back(host):
-        pytest.skip('host not rolled back yet')
-    return host
 
 
 def _through_proxy(host):

@@ -9,7 +9,6 @@ import base64
 import json
 import os
 
-import pytest
 import testinfra.utils.ansible_runner
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
@@ -20,24 +19,6 @@ HAND_WRITTEN = '/etc/sysctl.d/60-harden-tcp.conf'
 RIVAL = '/etc/sysctl.d/99-zz-other.conf'
 CONFIG_DIRS = ['/etc/sysctl.d', '/run/sysctl.d', '/usr/local/lib/sysctl.d', '/usr/lib/sysctl.d', '/lib/sysctl.d',
                '/etc/sysctl.conf']
-
-
-def rolled_back(host):
-    return host.file('/root/harden-tcp.rolled-back').exists
-
-
-@pytest.fixture()
-def hardened(host):
-    if rolled_back(host):
-        pytest.skip('host was rolled back')
-    return host
-
-
-@pytest.fixture()
-def restored(host):
-    if not rolled_back(host):
-        pytest.skip('host not rolled back yet')
-    return host
 
 
 def runtime(host, key):

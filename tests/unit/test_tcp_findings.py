@@ -241,3 +241,11 @@ def test_unusable_settings_are_refused_naming_the_variable(thresholds, expected,
 def test_usable_settings_pass():
     tf.check_settings({'bucket_utilization': 1, 'port_pressure': '0.25'},
                       {'net.ipv4.tcp_max_tw_buckets': '262144', 'net.ipv4.tcp_tw_reuse': None})
+
+
+def test_finding_lines_put_each_finding_on_a_line():
+    record = {'findings': [{'id': 'TW-SYSCTL-006', 'severity': 'high', 'title': 'runtime value differs from the profile',
+                            'detail': 'net.ipv4.tcp_tw_reuse is 2, the profile wants 1'}]}
+    assert tf.tcp_finding_lines(record) == [
+        'TW-SYSCTL-006 (high) runtime value differs from the profile: net.ipv4.tcp_tw_reuse is 2, the profile wants 1']
+    assert tf.tcp_finding_lines({'findings': []}) == ['no findings']

@@ -306,6 +306,13 @@ def tcp_unproven_nginx(record, managed_files):
     return unproven
 
 
+def tcp_finding_lines(record):
+    """One line per finding of a record, most severe first: 'ID (severity) title: detail'."""
+    lines = ['%s (%s) %s: %s' % (f.get('id'), f.get('severity'), f.get('title'), f.get('detail'))
+             for f in record.get('findings') or []]
+    return lines or ['no findings']
+
+
 class FilterModule(object):
     """harden-tcp judge filters."""
 
@@ -315,5 +322,6 @@ class FilterModule(object):
             'tcp_audit_record': tcp_audit_record,
             'tcp_untaken': tcp_untaken,
             'tcp_unproven_nginx': tcp_unproven_nginx,
+            'tcp_finding_lines': tcp_finding_lines,
             'tcp_severity_counts': severity_counts,
         }

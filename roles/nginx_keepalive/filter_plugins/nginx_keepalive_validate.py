@@ -191,15 +191,27 @@ def _unknown_keys(errors, var, item, allowed):
         errors.add('%s.%s' % (var, key), 'is not a known setting: use %s.' % ', '.join(sorted(allowed)))
 
 
+def _with_defaults(errors, var, item, required, defaults, shape, keep_none=()):
+    """item over its defaults (a null value means "the default", except for keys in keep_none).
+
+    Returns None, after recording why, when item is not a dict; unknown keys are
+    recorded. ``shape`` finishes the sentence "must be a dict with ...".
+    """
+    if not isinstance(item, dict):
+        errors.add(var, 'must be a dict with %s.' % shape)
+        return None
+    _unknown_keys(errors, var, item, list(required) + list(defaults))
+    out = dict(defaults)
+    out.update({key: value for key, value in item.items() if value is not None or key in keep_none})
+    return out
+
+
 def _check_server(errors, var, server, balance):
     if isinstance(server, str):
         server = {'address': server}
-    if not isinstance(server, dict):
-        errors.add(var, 'must be a dict with at least "address".')
+    out = _with_defaults(errors, var, server, ['address'], SERVER_DEFAULTS, 'at least "address"')
+    if out is None:
         return None
-    _unknown_keys(errors, var, server, ['address'] + list(SERVER_DEFAULTS))
-    out = dict(SERVER_DEFAULTS)
-    out.update(server)
     address = out.get('address')
     kind = None
     if address is None or str(address) == '':
@@ -225,12 +237,11 @@ def _check_server(errors, var, server, balance):
 
 
 def _check_upstream(errors, var, upstream):
-    if not isinstance(upstream, dict):
-        errors.add(var, 'must be a dict with "name" and "servers".')
+    # keepalive_time: null means "do not render it", not the default.
+    out = _with_defaults(errors, var, upstream, ['name', 'servers'], UPSTREAM_DEFAULTS, '"name" and "servers"',
+                         keep_none=('keepalive_time',))
+    if out is None:
         return None
-    _unknown_keys(errors, var, upstream, ['name', 'servers'] + list(UPSTREAM_DEFAULTS))
-    out = dict(UPSTREAM_DEFAULTS)
-    out.update({key: value for key, value in upstream.items() if value is not None or key == 'keepalive_time'})
     out['name'] = _check_name(errors, var + '.name', upstream.get('name'), 'upstream')
     balance = out['balance']
     if _refuse_injection(errors, var + '.balance', balance):
@@ -297,12 +308,9 @@ def _check_headers(errors, var, headers):
 
 
 def _check_location(errors, var, location, upstream_names, default_headers):
-    if not isinstance(location, dict):
-        errors.add(var, 'must be a dict with "path" and "upstream".')
+    out = _with_defaults(errors, var, location, ['path', 'upstream'], LOCATION_DEFAULTS, '"path" and "upstream"')
+    if out is None:
         return None
-    _unknown_keys(errors, var, location, ['path', 'upstream'] + list(LOCATION_DEFAULTS))
-    out = dict(LOCATION_DEFAULTS)
-    out.update({key: value for key, value in location.items() if value is not None})
     path = out.get('path')
     if path is None:
         errors.add(var + '.path', 'is missing: set a URI prefix such as "/" or "/api/".')
@@ -324,12 +332,9 @@ def _check_location(errors, var, location, upstream_names, default_headers):
 
 
 def _check_site(errors, var, site, upstream_names, default_headers):
-    if not isinstance(site, dict):
-        errors.add(var, 'must be a dict with "name" and "locations".')
+    out = _with_defaults(errors, var, site, ['name', 'locations'], SITE_DEFAULTS, '"name" and "locations"')
+    if out is None:
         return None
-    _unknown_keys(errors, var, site, ['name', 'locations'] + list(SITE_DEFAULTS))
-    out = dict(SITE_DEFAULTS)
-    out.update({key: value for key, value in site.items() if value is not None})
     out['name'] = _check_name(errors, var + '.name', site.get('name'), 'site')
     listen = out['listen'] if isinstance(out['listen'], list) else [out['listen']]
     out['listen'] = [v for v in (_check_listen(errors, '%s.listen[%d]' % (var, i), item)

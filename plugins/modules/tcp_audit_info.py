@@ -1,0 +1,152 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) harden-tcp contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: tcp_audit_info
+short_description: Everything the TIME_WAIT audit observes on a host, in one call
+version_added: "1.0.0"
+description:
+  - The observe step of roles/tcp_audit in a single round trip, so a fleet audit costs one module call per host.
+  - Returns what M(harden_tcp.tcp.tcp_sysctl_info) returns for the profile keys (runtime and boot values, the files that set
+    them, MemTotal, kernel, a read-only C(/proc/sys)), the C(timewait) dictionary of M(harden_tcp.tcp.tcp_timewait_info), and
+    the output of C(nginx -v -T -q) for the controller-side nginx audit.
+  - Both cores are the ones those modules use (plugins/module_utils/tcp_sysctl.py, plugins/module_utils/tcp_timewait.py); this
+    entry point only combines them.
+  - Read-only; always C(changed=false); supports check mode.
+options:
+  timewait_method:
+    description: How to enumerate TIME_WAIT sockets, as O(harden_tcp.tcp.tcp_timewait_info#module:method).
+    type: str
+    default: auto
+    choices: [auto, netlink, procfs]
+  top_n:
+    description: Rows per TIME_WAIT breakdown; 0 keeps all.
+    type: int
+    default: 10
+  include_ipv6:
+    description: Count IPv6 TIME_WAIT sockets too.
+    type: bool
+    default: true
+  nginx:
+    description: Run C(nginx -v -T -q) (read-only) when an nginx binary is found.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - harden_tcp.tcp.sysctl
+  - harden_tcp.tcp.sysctl.info_attributes
+author: harden-tcp contributors (@harden-tcp)
+'''
+
+EXAMPLES = r'''
+- name: Observe the host for the audit
+  harden_tcp.tcp.tcp_audit_info:
+    expected: {net.ipv4.tcp_tw_reuse: "1", net.ipv4.tcp_timestamps: "1"}
+    profile_file: /etc/sysctl.d/60-harden-tcp.conf
+  register: observed
+'''
+
+RETURN = r'''
+sysctl:
+  description: One entry per requested key, as M(harden_tcp.tcp.tcp_sysctl_info) returns it.
+  type: dict
+  returned: always
+files:
+  description: Sysctl files that apply at boot, in the order they apply.
+  type: list
+  elements: str
+  returned: always
+proc_sys_writable:
+  description: C(/proc/sys) is not mounted read-only.
+  type: bool
+  returned: always
+memtotal_mb:
+  description: MemTotal in MiB, null when unknown.
+  type: int
+  returned: always
+auto_max_tw_buckets:
+  description: The C(auto) bucket count, null unless O(auto_max_tw_buckets) was given.
+  type: int
+  returned: always
+kernel:
+  description: C({release, version}).
+  type: dict
+  returned: always
+container:
+  description: Container runtime (docker, podman, lxc...) or null.
+  type: str
+  returned: always
+profile:
+  description: C({file, rivals, winning_file, own_files}), as M(harden_tcp.tcp.tcp_sysctl_info) returns it.
+  type: dict
+  returned: when profile_file is set
+timewait:
+  description: The TIME_WAIT counts and kernel counters, exactly as M(harden_tcp.tcp.tcp_timewait_info) returns them.
+  type: dict
+  returned: always
+nginx_dump:
+  description:
+    - "C({skipped: true}) with O(nginx=false); C({binary: null}) when no nginx binary was found; otherwise
+      C({binary, rc, stdout, stderr}) of C(nginx -v -T -q)."
+    - nginx prints its version on stderr first, then the configuration it would load on stdout when that
+      configuration passes C(nginx -t).
+  type: dict
+  returned: always
+  sample: {binary: /usr/sbin/nginx, rc: 0, stdout: "# configuration file /etc/nginx/nginx.conf:\n...",
+           stderr: "nginx version: nginx/1.22.1\n"}
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_sysctl import ARGUMENT_SPEC, gather
+from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_timewait import METHODS, TimewaitError, gather_timewait
+
+# Where nginx lives besides PATH: distribution packages, source builds, nginx.org's layout.
+NGINX_DIRS = ['/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin', '/sbin']
+
+
+def dump_nginx(module):
+    """The nginx_dump return value: run `nginx -v -T -q` where nginx is installed."""
+    binary = module.get_bin_path('nginx', opt_dirs=NGINX_DIRS)
+    if binary is None:
+        return {'binary': None}
+    rc, stdout, stderr = module.run_command([binary, '-v', '-T', '-q'], environ_update={'LANG': 'C', 'LC_ALL': 'C'})
+    return {'binary': binary, 'rc': rc, 'stdout': stdout, 'stderr': stderr}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            ARGUMENT_SPEC,
+            timewait_method=dict(type='str', default='auto', choices=list(METHODS)),
+            top_n=dict(type='int', default=10),
+            include_ipv6=dict(type='bool', default=True),
+            nginx=dict(type='bool', default=True),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params['top_n'] < 0:
+        module.fail_json(msg='top_n must be 0 (keep all entries) or a positive integer, got %d' % params['top_n'])
+    try:
+        result = gather(params['keys'], expected=params['expected'], profile_file=params['profile_file'],
+                        auto=params['auto_max_tw_buckets'])
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg='cannot read sysctl state: %s' % exc)
+    try:
+        result['timewait'] = gather_timewait(method=params['timewait_method'], top_n=params['top_n'],
+                                             include_ipv6=params['include_ipv6'])
+    except TimewaitError as exc:
+        module.fail_json(msg=str(exc))
+    result['nginx_dump'] = dump_nginx(module) if params['nginx'] else {'skipped': True}
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark playbooks/audit-tcp.yml against a naive audit on a fleet of containers.
 
 Starts N containers from the project's image (settings of the Molecule

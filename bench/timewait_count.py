@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: (c) harden-tcp contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -10,9 +9,9 @@ host's network is untouched), fills that namespace with real TIME_WAIT sockets,
 then times, best of --repeats:
 
   core     the counting core in-process: gather_timewait(method=...)
-  module   the module file as a process: python3 library/tcp_timewait_info.py
-           args.json, with ansible.module_utils.tcp_timewait resolved from the
-           repository's module_utils/ (see tests/integration/twgen.py,
+  module   the module file as a process: python3 plugins/modules/tcp_timewait_info.py
+           args.json, with the collection's module_utils imported from this
+           checkout (see tests/integration/twgen.py,
            MODULE_BOOTSTRAP)
   ss       `ss -Htan state time-wait | wc -l`
   naive    readlines of /proc/net/tcp{,6}, split, int(x, 16), a list per socket
@@ -39,10 +38,10 @@ from typing import Callable, Dict, List
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO_ROOT, 'tests', 'integration'))
-sys.path.insert(0, REPO_ROOT)
+sys.path.insert(0, os.path.join(REPO_ROOT, 'collections'))
 
 import twgen  # noqa: E402  (shared with the integration test)
-from module_utils import tcp_timewait  # noqa: E402
+from ansible_collections.harden_tcp.tcp.plugins.module_utils import tcp_timewait  # noqa: E402
 
 # Tuple uniqueness: each (source, destination, port) combination can hold at most
 # one TIME_WAIT socket per ephemeral port, so spread the load.
@@ -63,7 +62,7 @@ def plan(size: int) -> List[twgen.Destination]:
 def best_of(repeats: int, func: Callable[[], object]) -> float:
     """Best wall time of repeats calls, in seconds."""
     best = float('inf')
-    for _ in range(repeats):
+    for _round in range(repeats):
         started = time.perf_counter()
         func()
         best = min(best, time.perf_counter() - started)
@@ -180,13 +179,13 @@ def print_table(results: List[Dict[str, object]]) -> None:
     print('load average while running: %.1f %.1f %.1f (the figures are only as quiet as the machine)'
           % os.getloadavg())
     print('\ncore = gather_timewait(method="netlink") in-process; procfs = the same with method="procfs";'
-          '\nmodule = python3 library/tcp_timewait_info.py args.json (method auto); ss = ss -Htan state'
+          '\nmodule = python3 plugins/modules/tcp_timewait_info.py args.json (method auto); ss = ss -Htan state'
           ' time-wait | wc -l;\nnaive = readlines/split/int(x, 16) with a list per socket. Times are the'
           ' best of the repeats; MiB = tracemalloc peak of one core call.')
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--sizes', default='10000,100000,250000',
                         help='comma-separated socket counts, one fresh namespace each')
     parser.add_argument('--repeats', type=int, default=5, help='timed repeats per measurement (best is kept)')

@@ -35,7 +35,8 @@ def _skip_reason() -> str:
         return 'unshare(1) is not installed'
     if shutil.which('ss') is None or shutil.which('ip') is None:
         return 'ss/ip (iproute2) are not installed'
-    probe = subprocess.run(twgen.unshare_command(['true']), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    probe = subprocess.run(twgen.unshare_command(['true']), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           check=False)
     if probe.returncode != 0:
         return 'unshare -n is not permitted here: %s' % probe.stderr.decode(errors='replace').strip()
     return ''
@@ -47,7 +48,8 @@ def report() -> Dict[str, object]:
     if reason:
         pytest.skip(reason)
     proc = subprocess.run(twgen.unshare_command([sys.executable, twgen.__file__, 'integration-child']),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120,
+                          check=False)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 

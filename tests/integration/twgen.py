@@ -25,21 +25,21 @@ import time
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MODULE_PATH = os.path.join(REPO_ROOT, 'library', 'tcp_timewait_info.py')
-MODULE_UTILS_DIR = os.path.join(REPO_ROOT, 'module_utils')
+MODULE_PATH = os.path.join(REPO_ROOT, 'plugins', 'modules', 'tcp_timewait_info.py')
+# Holds ansible_collections/harden_tcp/tcp, a link to this checkout.
+COLLECTIONS_DIR = os.path.join(REPO_ROOT, 'collections')
 
 # Linux: bind() picks the source address only; the port is chosen at connect()
 # time with 4-tuple uniqueness, so many TIME_WAIT sockets can share a port.
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, 'IP_BIND_ADDRESS_NO_PORT', 24)
 
-# Runs the module file as `python3 library/tcp_timewait_info.py args.json`
-# would on a host, except that ansible.module_utils.tcp_timewait is found in the
-# repository's module_utils/ (Ansible normally ships it inside the AnsiballZ
-# payload). argv: module_utils dir, module file, then the module's own args.
+# Runs the module file as `python3 tcp_timewait_info.py args.json` would on a
+# host, except that its collection's module_utils are imported from this
+# checkout (Ansible normally ships them inside the AnsiballZ payload).
+# argv: the collections dir, the module file, then the module's own args.
 MODULE_BOOTSTRAP = (
     'import runpy, sys\n'
-    'import ansible.module_utils\n'
-    'ansible.module_utils.__path__.append(sys.argv[1])\n'
+    'sys.path.insert(0, sys.argv[1])\n'
     'sys.argv = sys.argv[2:]\n'
     'runpy.run_path(sys.argv[0], run_name="__main__")\n'
 )
@@ -72,8 +72,8 @@ def unshare_command(argv: List[str]) -> List[str]:
 
 
 def module_process_command(args_path: str, python: str = sys.executable) -> List[str]:
-    """Command that runs library/tcp_timewait_info.py as a process with an args file."""
-    return [python, '-c', MODULE_BOOTSTRAP, MODULE_UTILS_DIR, MODULE_PATH, args_path]
+    """Command that runs plugins/modules/tcp_timewait_info.py as a process with an args file."""
+    return [python, '-c', MODULE_BOOTSTRAP, COLLECTIONS_DIR, MODULE_PATH, args_path]
 
 
 def write_sysctl(name: str, value: str) -> None:
@@ -198,17 +198,17 @@ def run_module_process(args: Dict[str, object]) -> Dict[str, object]:
         json.dump({'ANSIBLE_MODULE_ARGS': args}, handle)
     try:
         proc = subprocess.run(module_process_command(args_path), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, universal_newlines=True)
+                              stderr=subprocess.PIPE, universal_newlines=True, check=False)
     finally:
         os.unlink(args_path)
     return {'rc': proc.returncode, 'result': _last_json(proc.stdout), 'stderr': proc.stderr}
 
 
 def run_ansible_adhoc(args: str) -> Dict[str, object]:
-    """Run the module through `ansible localhost -m tcp_timewait_info` (real AnsiballZ packaging).
+    """Run the module through `ansible localhost -m harden_tcp.tcp.tcp_timewait_info` (real AnsiballZ packaging).
 
-    Uses the repository's ansible.cfg (library and module_utils paths) and the
-    ansible.posix.json callback so the result can be read back exactly.
+    Uses the repository's ansible.cfg (its collections path finds this checkout)
+    and the ansible.posix.json callback so the result can be read back exactly.
     """
     ansible = os.path.join(os.path.dirname(sys.executable), 'ansible')
     if not os.path.exists(ansible):
@@ -217,9 +217,9 @@ def run_ansible_adhoc(args: str) -> Dict[str, object]:
                ANSIBLE_NOCOLOR='1', ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
                ANSIBLE_STDOUT_CALLBACK='ansible.posix.json',
                ANSIBLE_LOCAL_TEMP='/tmp/.ansible-tw-%d' % os.getpid())
-    proc = subprocess.run([ansible, 'localhost', '-m', 'tcp_timewait_info', '-a', args],
+    proc = subprocess.run([ansible, 'localhost', '-m', 'harden_tcp.tcp.tcp_timewait_info', '-a', args],
                           cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True)
+                          universal_newlines=True, check=False)
     result = None
     output = _last_json(proc.stdout)
     try:
@@ -255,8 +255,8 @@ def integration_plan() -> List[Destination]:
 
 def integration_child() -> Dict[str, object]:
     """Inside the namespace: build the plan, then count it every way there is."""
-    sys.path.insert(0, REPO_ROOT)
-    from module_utils import tcp_timewait  # noqa: E402 (needs the repo on sys.path)
+    sys.path.insert(0, COLLECTIONS_DIR)
+    from ansible_collections.harden_tcp.tcp.plugins.module_utils import tcp_timewait  # noqa: E402
 
     plan = integration_plan()
     setup_namespace(ipv6_addresses=['fd00::2'])

@@ -1,4 +1,4 @@
-"""Unit tests for the crossplane-based nginx audit (roles/tcp_audit/filter_plugins/nginx_audit.py).
+"""Unit tests for the crossplane-based nginx audit (plugins/plugin_utils/nginx_audit.py).
 
 The fixture dumps are real `nginx -T` output: dump_mixed.txt was produced by
 nginx 1.22.1 from the tree in fixtures/nginx/mixed_tree (includes with globs
@@ -8,14 +8,13 @@ overridden proxy_set_header, comments and quoted strings holding ; { } #).
 import os
 
 import pytest
-from plugin_loader import load_plugin
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils import catalogue
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils import nginx_audit as audit
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.nginx_version import parse_nginx_version
 
 HERE = os.path.dirname(__file__)
 ROOT = os.path.dirname(os.path.dirname(HERE))
 FIXTURES = os.path.join(HERE, 'fixtures', 'nginx')
-
-
-audit = load_plugin('roles/tcp_audit/filter_plugins/nginx_audit.py')
 
 
 def _fixture(name):
@@ -71,7 +70,7 @@ def test_override_detail_names_both_levels():
 def test_finding_shape_and_catalogue():
     for finding in audit.audit_nginx(_fixture('dump_mixed.txt'), '1.22.1'):
         assert set(finding) == {'id', 'severity', 'title', 'detail', 'remediation', 'source'}
-        assert finding['severity'] == audit.CATALOGUE[finding['id']]['severity']
+        assert finding['severity'] == catalogue.CATALOGUE[finding['id']]['severity']
         assert finding['severity'] in ('critical', 'high', 'medium', 'low', 'info')
 
 
@@ -195,11 +194,7 @@ def test_glob_does_not_cross_directories():
     ('command not found', None),
 ])
 def test_parse_nginx_version(text, version):
-    assert audit.parse_nginx_version(text) == version
-
-
-def test_filter_module_exports():
-    assert set(audit.FilterModule().filters()) == {'nginx_audit', 'nginx_version', 'nginx_observation'}
+    assert parse_nginx_version(text) == version
 
 
 def test_observation_of_a_host_without_nginx_or_with_the_audit_off():
@@ -219,8 +214,8 @@ def test_observation_judges_the_dump_with_the_version_from_stderr():
 
 
 def test_observation_of_a_configuration_nginx_rejects():
-    result = {'rc': 1, 'stdout': '', 'stderr': 'nginx version: nginx/1.18.0\nnginx: [emerg] unknown directive "kepalive"'
-                                                ' in /etc/nginx/conf.d/x.conf:3\n'}
+    stderr = 'nginx version: nginx/1.18.0\nnginx: [emerg] unknown directive "kepalive" in /etc/nginx/conf.d/x.conf:3\n'
+    result = {'rc': 1, 'stdout': '', 'stderr': stderr}
     observed = audit.nginx_observation(result)
     assert observed['version'] == '1.18.0'
     assert [f['id'] for f in observed['findings']] == ['TW-NGINX-006']

@@ -1,4 +1,4 @@
-"""library/tcp_audit_info.py: the audit's one remote call combines the two cores and nginx's own dump."""
+"""plugins/modules/tcp_audit_info.py: the audit's one remote call combines the two cores and nginx's own dump."""
 
 import os
 import stat
@@ -6,7 +6,8 @@ import stat
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils import tcp_sysctl, tcp_timewait
+from ansible_collections.harden_tcp.tcp.plugins.module_utils import tcp_sysctl, tcp_timewait
+from ansible_collections.harden_tcp.tcp.plugins.modules import tcp_audit_info
 
 FAKE_NGINX = '''#!/bin/sh
 # Stands in for nginx: the version on stderr, then the configuration on stdout.
@@ -17,8 +18,8 @@ printf '# configuration file /etc/nginx/nginx.conf:\\nevents {}\\n'
 
 
 @pytest.fixture
-def module(library_module):
-    return library_module('tcp_audit_info')
+def module():
+    return tcp_audit_info
 
 
 @pytest.fixture

@@ -4,10 +4,9 @@ import os
 import re
 
 import yaml
-from plugin_loader import load_plugin
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils import profile as tp
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-tp = load_plugin('roles/tcp_profile/filter_plugins/tcp_profile.py')
 
 
 def _yaml(path):
@@ -59,7 +58,7 @@ def test_audit_expectations_fall_back_to_the_profile_defaults():
 
 
 def test_module_utils_auto_defaults_match_the_role_defaults():
-    from ansible.module_utils import tcp_sysctl as ts
+    from ansible_collections.harden_tcp.tcp.plugins.module_utils import tcp_sysctl as ts
     profile = _yaml('roles/tcp_profile/defaults/main.yml')
     assert (ts.AUTO_PER_MIB, ts.AUTO_MIN, ts.AUTO_MAX) == (
         profile['tcp_profile_max_tw_buckets_per_mib'], profile['tcp_profile_max_tw_buckets_min'],

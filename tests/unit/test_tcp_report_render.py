@@ -17,7 +17,8 @@ import jinja2
 import pytest
 import yaml
 from ansible.plugins.filter.core import FilterModule as CoreFilters
-from plugin_loader import load_plugin
+from ansible_collections.harden_tcp.tcp.plugins.filter.report import FilterModule as ReportFilters
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils import report as tr
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ROLE = ROOT / 'roles' / 'tcp_report'
@@ -25,14 +26,12 @@ FIXTURES = pathlib.Path(__file__).resolve().parent / 'fixtures' / 'report'
 XHTML = '{http://www.w3.org/1999/xhtml}'
 
 
-tr = load_plugin('roles/tcp_report/filter_plugins/tcp_report.py')
-
-
 def _environment():
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROLE / 'templates')), trim_blocks=True,
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters.update(CoreFilters().filters())
-    env.filters.update(tr.FilterModule().filters())
+    # The templates call the filters by their FQCN, as Ansible resolves them.
+    env.filters.update(('harden_tcp.tcp.' + name, filt) for name, filt in ReportFilters().filters().items())
     return env
 
 

@@ -1,7 +1,7 @@
 # Copyright: (c) harden-tcp contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Unit tests of module_utils/tcp_snapshot.py and its entry point library/tcp_snapshot.py.
+"""Unit tests of plugins/module_utils/tcp_snapshot.py and its entry point plugins/modules/tcp_snapshot.py.
 
 Everything happens under tmp_path: the snapshot directory, the files recorded
 and a fake /proc/sys tree. The entry point is driven through the run_module
@@ -19,17 +19,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible.module_utils import tcp_snapshot as core_alias
-from ansible.module_utils import tcp_sysctl
-from module_utils import tcp_snapshot as core
-from module_utils.tcp_snapshot import SnapshotError
+from ansible_collections.harden_tcp.tcp.plugins.module_utils import tcp_snapshot as core
+from ansible_collections.harden_tcp.tcp.plugins.module_utils import tcp_sysctl
+from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_snapshot import SnapshotError
+from ansible_collections.harden_tcp.tcp.plugins.modules import tcp_snapshot
 
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason='changing a file owner needs root')
 
 
 @pytest.fixture
-def module(library_module):
-    return library_module('tcp_snapshot')
+def module():
+    return tcp_snapshot
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def test_a_file_whose_only_change_is_its_mode_is_restored(snap, etc):
     core.save_files(snap, [path])
     os.chmod(path, 0o666)
 
-    changes, _ = restore_all(snap)
+    changes, _manifest = restore_all(snap)
 
     assert len(changes) == 1
     assert mode_of(path) == 0o600
@@ -114,11 +114,11 @@ def test_a_file_whose_only_change_is_its_mode_is_restored(snap, etc):
 def test_owner_and_group_are_recorded_and_restored(snap, etc):
     path = write(etc / 'owned.conf', b'owned\n', 0o644)
     os.chown(path, 1, 2)
-    _, manifest = core.save_files(snap, [path])
+    _recorded, manifest = core.save_files(snap, [path])
     assert (manifest['files'][path]['uid'], manifest['files'][path]['gid']) == (1, 2)
 
     os.chown(path, 0, 0)
-    changes, _ = restore_all(snap)
+    changes, _manifest = restore_all(snap)
 
     assert len(changes) == 1
     assert (os.stat(path).st_uid, os.stat(path).st_gid) == (1, 2)
@@ -134,7 +134,7 @@ def test_a_file_that_was_absent_is_removed_on_restore(snap, etc):
 
     os.makedirs(os.path.dirname(path))
     Path(path).write_text('net.ipv4.tcp_tw_reuse = 1\n')
-    changes, _ = restore_all(snap)
+    changes, _manifest = restore_all(snap)
 
     assert changes == ['file %s: removed (it did not exist before)' % path]
     assert not os.path.lexists(path)
@@ -144,7 +144,7 @@ def test_an_absent_file_still_absent_needs_no_change(snap, etc):
     path = str(etc / 'never.conf')
     core.save_files(snap, [path])
 
-    changes, _ = restore_all(snap, clear=False)
+    changes, _manifest = restore_all(snap, clear=False)
 
     assert changes == []
     assert os.path.exists(os.path.join(snap, core.MANIFEST))
@@ -155,14 +155,14 @@ def test_a_symlink_is_restored_as_a_symlink(snap, etc):
     link = str(etc / '99-sysctl.conf')
     os.symlink('real.conf', link)
 
-    _, manifest = core.save_files(snap, [link])
+    _recorded, manifest = core.save_files(snap, [link])
     assert manifest['files'][link]['state'] == 'link'
     assert manifest['files'][link]['target'] == 'real.conf'
     assert 'blob' not in manifest['files'][link]
 
     os.unlink(link)
     Path(link).write_text('replaced by a regular file\n')
-    changes, _ = restore_all(snap)
+    changes, _manifest = restore_all(snap)
 
     assert os.path.islink(link)
     assert os.readlink(link) == 'real.conf'
@@ -328,7 +328,7 @@ def test_a_value_recorded_with_the_kernels_tab_is_equal_to_its_folded_form(snap,
         'schema': 1, 'created': '2024-01-01T00:00:00Z', 'files': {},
         'sysctl': {'net.ipv4.ip_local_port_range': {'present': True, 'value': '32768\t60999', 'tag': ''}}}))
 
-    changes, _ = core.restore(snap, core.load_manifest(snap), str(proc_sys), clear=False)
+    changes, _manifest = core.restore(snap, core.load_manifest(snap), str(proc_sys), clear=False)
 
     assert changes == []
 
@@ -356,8 +356,7 @@ def test_key_handling_is_the_one_from_tcp_sysctl():
 # ------------------------------------------------------------------ the module
 
 
-def test_both_import_names_are_the_same_module(module):
-    assert core_alias is core
+def test_the_module_runs_the_core(module):
     assert module.run_operation is core.run_operation
 
 

@@ -1,4 +1,4 @@
-"""module_utils/tcp_sysctl.py and library/tcp_sysctl_info.py on recorded inputs.
+"""plugins/module_utils/tcp_sysctl.py and plugins/modules/tcp_sysctl_info.py on recorded inputs.
 
 fixtures/sysctl/old_kernel is a recorded 4.9 host: tcp_tw_recycle still exists
 and is on, an old blog-post drop-in masks a vendor file of the same name, a
@@ -10,7 +10,8 @@ import os
 
 import pytest
 
-from ansible.module_utils import tcp_sysctl as ts
+from ansible_collections.harden_tcp.tcp.plugins.module_utils import tcp_sysctl as ts
+from ansible_collections.harden_tcp.tcp.plugins.modules import tcp_sysctl_info
 
 FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'sysctl', 'old_kernel')
 PROC = os.path.join(FIXTURE, 'proc', 'sys')
@@ -121,7 +122,7 @@ def test_recorded_precedence_masking_and_rivals(gathered):
     reuse = gathered['sysctl']['net.ipv4.tcp_tw_reuse']
     # /usr/lib/sysctl.d/10-old-tuning.conf is masked by the /etc file of the same name.
     assert [s['path'] for s in reuse['settings']] == ['/etc/sysctl.d/10-old-tuning.conf',
-                                                     '/etc/sysctl.d/99-zz-other.conf']
+                                                      '/etc/sysctl.d/99-zz-other.conf']
     assert reuse['boot'] == '0' and reuse['conflicting']
     buckets = gathered['sysctl']['net.ipv4.tcp_max_tw_buckets']
     assert buckets['boot_source'] == '/run/sysctl.d/70-runtime.conf:1'
@@ -148,8 +149,8 @@ def test_absent_key_is_reported_not_guessed(tmp_path):
     assert ts.read_runtime('net.ipv4.tcp_tw_reuse', str(tmp_path))['runtime'] == '2'
 
 
-def test_module_entry_point(run_module, library_module):
-    module = library_module('tcp_sysctl_info')
+def test_module_entry_point(run_module):
+    module = tcp_sysctl_info
     kind, result = run_module(module.main, {'proc_sys': PROC, 'root': ROOT, 'expected': EXPECTED,
                                             'profile_file': PROFILE, 'auto_max_tw_buckets': {}})
     assert kind == 'exit' and result['changed'] is False

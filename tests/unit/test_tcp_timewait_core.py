@@ -1,7 +1,7 @@
 # Copyright: (c) harden-tcp contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Unit tests of module_utils/tcp_timewait.py on recorded /proc text and netlink bytes.
+"""Unit tests of plugins/module_utils/tcp_timewait.py on recorded /proc text and netlink bytes.
 
 Fixtures (tests/unit/fixtures):
 - proc_recorded/ and netlink_recorded*.json: recorded on this project's CI
@@ -27,12 +27,12 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from module_utils import tcp_timewait as core  # importable thanks to conftest.register_module_utils
+from ansible_collections.harden_tcp.tcp.plugins.module_utils import tcp_timewait as core
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES_DIR = Path(__file__).resolve().parent / 'fixtures'
-MODULE_UTILS_DIR = REPO_ROOT / 'module_utils'
-LIBRARY_DIR = REPO_ROOT / 'library'
+MODULE_UTILS_DIR = REPO_ROOT / 'plugins' / 'module_utils'
+MODULES_DIR = REPO_ROOT / 'plugins' / 'modules'
 
 RECORDED = str(FIXTURES_DIR / 'proc_recorded')
 OLD_KERNEL = str(FIXTURES_DIR / 'proc_old_kernel')
@@ -435,6 +435,6 @@ def test_live_netlink_and_procfs_agree_on_this_host():
 
 # --- Python 3.8 on managed hosts --------------------------------------------
 
-@pytest.mark.parametrize('path', [MODULE_UTILS_DIR / 'tcp_timewait.py', LIBRARY_DIR / 'tcp_timewait_info.py'])
+@pytest.mark.parametrize('path', [MODULE_UTILS_DIR / 'tcp_timewait.py', MODULES_DIR / 'tcp_timewait_info.py'])
 def test_sources_parse_as_python_3_8(path):
     ast.parse(path.read_text(), filename=str(path), feature_version=(3, 8))

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible.module_utils import tcp_timewait as core_alias
-from module_utils import tcp_timewait as core
+from ansible_collections.harden_tcp.tcp.plugins.module_utils import tcp_timewait as core
+from ansible_collections.harden_tcp.tcp.plugins.modules import tcp_timewait_info
 
 FIXTURES_DIR = Path(__file__).resolve().parent / 'fixtures'
 RECORDED = str(FIXTURES_DIR / 'proc_recorded')
@@ -32,9 +32,9 @@ little_endian_only = pytest.mark.skipif(sys.byteorder != 'little',
 
 
 @pytest.fixture
-def module(library_module):
-    """The entry point, imported from library/ (its core import resolves via conftest)."""
-    return library_module('tcp_timewait_info')
+def module():
+    """The entry point."""
+    return tcp_timewait_info
 
 
 def refuse_netlink(_include_ipv6):
@@ -50,8 +50,7 @@ def on_tree(monkeypatch, module):
     return use
 
 
-def test_both_import_names_are_the_same_module(module):
-    assert core_alias is core
+def test_the_module_runs_the_core(module):
     assert module.gather_timewait is core.gather_timewait
 
 

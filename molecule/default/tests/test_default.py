@@ -33,7 +33,7 @@ def test_profile_is_persisted_in_one_drop_in(host):
     assert drop_in.exists and drop_in.user == "root" and drop_in.mode == 0o644
     settings = dict(
         (key.strip(), value.strip())
-        for key, _, value in (line.partition("=") for line in drop_in.content_string.splitlines())
+        for key, _sep, value in (line.partition("=") for line in drop_in.content_string.splitlines())
         if value and not key.lstrip().startswith("#")
     )
     assert settings["net.ipv4.tcp_tw_reuse"] == "1"

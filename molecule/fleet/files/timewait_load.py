@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Keep TIME_WAIT sockets towards one loopback destination, for the fleet scenario.
 
 A listener on 127.0.0.1:PORT; the client side connects and closes first, so
@@ -16,7 +15,7 @@ import time
 
 def serve(listener):
     while True:
-        conn, _ = listener.accept()
+        conn, _peer = listener.accept()
         # Read until the client's FIN, then close: the client closed first.
         while conn.recv(64):
             pass
@@ -24,7 +23,7 @@ def serve(listener):
 
 
 def burst(port, count):
-    for _ in range(count):
+    for _attempt in range(count):
         try:
             client = socket.create_connection(('127.0.0.1', port), timeout=2)
         except OSError:

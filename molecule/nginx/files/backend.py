@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """A tiny HTTP/1.1 backend on 127.0.0.1:8081 (stdlib only) for the proof.
 
 HTTP/1.1 with Content-Length, so a client that asks for keepalive gets it.

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Load generator for the proof (stdlib only). Prints or writes a JSON summary.
 
 burst URL N            send N requests one after the other, a new connection each
@@ -35,7 +34,7 @@ def summary(sent, failed, errors, started):
 
 def burst(url, count):
     started, failed, errors = time.time(), 0, []
-    for _ in range(count):
+    for _attempt in range(count):
         ok, error = one(url)
         if not ok:
             failed += 1

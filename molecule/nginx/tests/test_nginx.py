@@ -117,8 +117,8 @@ def test_snapshot_holds_the_hand_written_site(hardened):
                 (before['sha256'], before['mode'], before['owner']), path
     record = manifest['files']['/etc/nginx/sites-enabled/app']
     assert record['state'] != 'absent'
-    legacy = hardened.file('/var/lib/harden-tcp/files/%s.orig'
-                       % hashlib.sha256(b'/etc/nginx/sites-enabled/app').hexdigest()).content_string
+    blob = '/var/lib/harden-tcp/files/%s.orig' % hashlib.sha256(b'/etc/nginx/sites-enabled/app').hexdigest()
+    legacy = hardened.file(blob).content_string
     assert 'proxy_pass http://127.0.0.1:8081;' in legacy
     assert manifest['files']['/etc/nginx/conf.d/harden-tcp-upstreams.conf']['state'] == 'absent'
 

@@ -14,14 +14,8 @@ file is written to a private temporary directory under a flat numbered name
 the controller's file system. Line numbers therefore are those of the
 original files on the host, and every finding names ``path:line``.
 
-Finding catalogue (README.md, "Finding catalogue", documents it):
-
-TW-NGINX-001  medium  upstream without keepalive (nginx before 1.29.7)
-TW-NGINX-002  high    keepalive upstream proxied with HTTP/1.0
-TW-NGINX-003  high    keepalive upstream proxied with a Connection header other than ""
-TW-NGINX-004  low     proxy_pass to a literal address (no upstream block, no pooling)
-TW-NGINX-005  medium  keepalive_requests below the threshold
-TW-NGINX-006  info    the configuration could not be read or parsed
+The findings (TW-NGINX-001..006) come from the one catalogue,
+plugins/plugin_utils/catalogue.py; docs/nginx-audit-rules.md states the rules.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -40,72 +34,15 @@ try:
 except ImportError:  # reported as a filter error when used
     HAS_CROSSPLANE = False
 
-try:
-    from ansible.errors import AnsibleFilterError
-except ImportError:  # unit tests without ansible on the path
-    AnsibleFilterError = RuntimeError
+from ansible.errors import AnsibleFilterError
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.catalogue import finding
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.nginx_version import (
+    DEFAULT_KEEPALIVE, default_keepalive_requests, parse_nginx_version, pools_by_default)
 
 FILE_HEADER = re.compile(r'^# configuration file (/.+):$')
-VERSION_RE = re.compile(r'nginx/(\d+)\.(\d+)\.(\d+)')
-
-# Versions where nginx changed a default this audit depends on.
-DEFAULT_KEEPALIVE_VERSION = (1, 29, 7)      # keepalive 32 local, HTTP/1.1, no "Connection: close"
-KEEPALIVE_REQUESTS_1000_VERSION = (1, 19, 10)  # upstream keepalive_requests 100 -> 1000
 
 # Blocks that form a configuration level below "server" for proxy_* inheritance.
 LOCATION_LEVELS = ('location', 'if', 'limit_except')
-
-CATALOGUE = {
-    'TW-NGINX-001': {
-        'severity': 'medium',
-        'title': 'nginx upstream without keepalive',
-        'remediation': 'Add "keepalive N;" (for example 32) to the upstream block and set '
-                       '"proxy_http_version 1.1;" and "proxy_set_header Connection \\"\\";" where it is '
-                       'proxied to (role nginx_keepalive), or upgrade to nginx 1.29.7 or later.',
-    },
-    'TW-NGINX-002': {
-        'severity': 'high',
-        'title': 'keepalive upstream proxied with HTTP/1.0',
-        'remediation': 'Set "proxy_http_version 1.1;" in this location or a level above it; '
-                       'with HTTP/1.0 nginx closes every upstream connection and keepalive has no effect.',
-    },
-    'TW-NGINX-003': {
-        'severity': 'high',
-        'title': 'keepalive upstream proxied without Connection ""',
-        'remediation': 'Add "proxy_set_header Connection \\"\\";" to the level whose proxy_set_header '
-                       'directives apply here (a proxy_set_header in a location replaces every inherited one).',
-    },
-    'TW-NGINX-004': {
-        'severity': 'low',
-        'title': 'proxy_pass to a literal address',
-        'remediation': 'Define an upstream block with "keepalive N;" for this backend and proxy_pass to it, '
-                       'so nginx can pool connections instead of opening one per request.',
-    },
-    'TW-NGINX-005': {
-        'severity': 'medium',
-        'title': 'upstream keepalive_requests below threshold',
-        'remediation': 'Raise "keepalive_requests" in the upstream block (1000 or more); each time a '
-                       'connection reaches the limit nginx closes it and leaves a TIME_WAIT socket.',
-    },
-    'TW-NGINX-006': {
-        'severity': 'info',
-        'title': 'nginx configuration could not be audited',
-        'remediation': 'Run "nginx -t" on the host and fix the reported error, then audit again.',
-    },
-}
-
-
-def parse_nginx_version(text):
-    """Return "1.22.1" from ``nginx -v`` output ("nginx version: nginx/1.22.1"), or None."""
-    match = VERSION_RE.search(text or '')
-    return '.'.join(match.groups()) if match else None
-
-
-def _version_tuple(version):
-    if not version:
-        return None
-    match = re.match(r'^(\d+)\.(\d+)\.(\d+)', str(version))
-    return tuple(int(part) for part in match.groups()) if match else None
 
 
 def split_dump(text):
@@ -129,12 +66,6 @@ def split_dump(text):
     if current is not None:
         files[current] = ''.join(lines)
     return files
-
-
-def _finding(finding_id, detail, source):
-    entry = dict(CATALOGUE[finding_id])
-    entry.update({'id': finding_id, 'detail': detail, 'source': source})
-    return {key: entry[key] for key in ('id', 'severity', 'title', 'detail', 'remediation', 'source')}
 
 
 class _Config(object):
@@ -185,8 +116,7 @@ class _Config(object):
                 for included in self.resolve_include(stmt['args'][0], main_dir):
                     if included in seen:
                         continue
-                    for item in self.expand(self.statements(included), included, main_dir, seen + (included,)):
-                        yield item
+                    yield from self.expand(self.statements(included), included, main_dir, seen + (included,))
                 continue
             yield stmt, path
 
@@ -228,7 +158,7 @@ def _proxy_target(url):
         return 'variable', host
     if host.startswith('['):
         return 'literal', host
-    name, _, port = host.partition(':')
+    name, _sep, port = host.partition(':')
     return 'host', (name, port)
 
 
@@ -248,10 +178,9 @@ def audit_nginx(dump, version=None, min_keepalive_requests=1000):
                                  '(pip install crossplane).')
     files = split_dump(dump)
     if not files:
-        return [_finding('TW-NGINX-006', 'nginx -T printed no configuration file.', None)]
-    vtuple = _version_tuple(version) or (0, 0, 0)
-    new_defaults = vtuple >= DEFAULT_KEEPALIVE_VERSION
-    default_requests = 1000 if vtuple >= KEEPALIVE_REQUESTS_1000_VERSION else 100
+        return [finding('TW-NGINX-006', 'nginx -T printed no configuration file.', None)]
+    new_defaults = pools_by_default(version)
+    default_requests = default_keepalive_requests(version)
     default_http = '1.1' if new_defaults else '1.0'
 
     main = next(iter(files))
@@ -260,8 +189,8 @@ def audit_nginx(dump, version=None, min_keepalive_requests=1000):
         config = _Config(files, workdir)
         findings = _judge(config, main, min_keepalive_requests, new_defaults, default_requests, default_http)
         for error in config.errors:
-            findings.append(_finding('TW-NGINX-006', 'crossplane could not parse the configuration: %s' % error,
-                                     error.split(': ')[0]))
+            findings.append(finding('TW-NGINX-006', 'crossplane could not parse the configuration: %s' % error,
+                                    error.split(': ')[0]))
         return findings
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -303,7 +232,7 @@ def _collect_upstreams(config, http_items, main_dir, new_defaults, default_reque
                 entry['requests'] = int(args[0])
                 entry['requests_source'] = _source(inner, inner_path)
         if entry['keepalive'] is None:
-            entry['effective_keepalive'] = 32 if new_defaults else 0
+            entry['effective_keepalive'] = DEFAULT_KEEPALIVE if new_defaults else 0
         else:
             entry['effective_keepalive'] = entry['keepalive']
         upstreams[entry['name']] = entry
@@ -321,12 +250,12 @@ def _judge_upstream(upstream, min_requests, new_defaults, default_requests):
             detail = ('upstream "%s" has no "keepalive" directive: nginx opens a new connection per request '
                       'and leaves a TIME_WAIT socket behind for each.' % name)
             source = upstream['source']
-        findings.append(_finding('TW-NGINX-001', detail, source))
+        findings.append(finding('TW-NGINX-001', detail, source))
         return findings
     requests = upstream['requests'] if upstream['requests'] is not None else default_requests
     if requests < min_requests:
         origin = '' if upstream['requests'] is not None else ' (the nginx default for this version)'
-        findings.append(_finding(
+        findings.append(finding(
             'TW-NGINX-005',
             'upstream "%s" keepalive_requests is %d%s, below the threshold %d: a pooled connection is closed '
             'after %d requests.' % (name, requests, origin, min_requests, requests),
@@ -356,7 +285,7 @@ def _judge_proxy_pass(stmt, path, level, upstreams, findings, default_http, new_
     if kind == 'host' and target[0] in upstreams:
         upstream = upstreams[target[0]]
     else:
-        findings.append(_finding(
+        findings.append(finding(
             'TW-NGINX-004',
             'proxy_pass %s names no upstream block, so nginx cannot keep connections to it alive and opens '
             'one per request.' % url, source))
@@ -369,7 +298,7 @@ def _judge_proxy_pass(stmt, path, level, upstreams, findings, default_http, new_
     else:
         version, version_origin = level.http_version[0], level.http_version[1]
     if version != '1.1':
-        findings.append(_finding(
+        findings.append(finding(
             'TW-NGINX-002',
             'proxy_pass to keepalive upstream "%s" uses proxy_http_version %s (%s): nginx closes the upstream '
             'connection after each response.' % (name, version, version_origin), source))
@@ -380,7 +309,7 @@ def _judge_proxy_pass(stmt, path, level, upstreams, findings, default_http, new_
         if level.headers is not None and level.replaced is not None and _has_empty_connection(level.replaced):
             detail += (' The proxy_set_header directives at %s replace the inherited ones from %s, '
                        'which had Connection "".' % (level.headers[1], level.replaced[1]))
-        findings.append(_finding('TW-NGINX-003', detail, source))
+        findings.append(finding('TW-NGINX-003', detail, source))
 
 
 def _has_empty_connection(headers):
@@ -418,17 +347,6 @@ def nginx_observation(dump_result, min_keepalive_requests=1000):
         return {'present': False, 'version': None, 'findings': []}
     if dump_result.get('rc') != 0:
         detail = 'nginx -T failed (rc %s): %s' % (dump_result.get('rc'), stderr.strip())
-        return {'present': True, 'version': version, 'findings': [_finding('TW-NGINX-006', detail, None)]}
+        return {'present': True, 'version': version, 'findings': [finding('TW-NGINX-006', detail, None)]}
     return {'present': True, 'version': version,
             'findings': audit_nginx(dump_result.get('stdout') or '', version, int(min_keepalive_requests))}
-
-
-class FilterModule(object):
-    """Filters for auditing nginx upstream keepalive."""
-
-    def filters(self):
-        return {
-            'nginx_audit': audit_nginx,
-            'nginx_version': parse_nginx_version,
-            'nginx_observation': nginx_observation,
-        }

@@ -2,7 +2,7 @@
 # Copyright: (c) harden-tcp contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters of the ``tcp_report`` role: aggregate audit records, render JUnit and SVG.
+"""The fleet report: aggregate audit records, render JUnit and SVG (controller side).
 
 The role's templates stay thin: everything that sorts, counts, ranks or
 escapes lives here, in plain functions over plain dicts, unit-tested in
@@ -30,9 +30,10 @@ import xml.etree.ElementTree as ET
 from html import escape as html_escape
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.catalogue import (
+    GATING, SEVERITIES, is_compliant, severity_counts, severity_rank, worst_severity)
+
 REPORT_SCHEMA = 1
-SEVERITIES = ('critical', 'high', 'medium', 'low', 'info')
-SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 STATES = ('noncompliant', 'failed', 'unreachable', 'compliant')
 STATE_RANK = {name: rank for rank, name in enumerate(STATES)}
 # The few numbers of the module's `timewait` dict a fleet view needs.
@@ -51,26 +52,6 @@ class ReportError(ValueError):
 # ---------------------------------------------------------------------------
 # Aggregation
 # ---------------------------------------------------------------------------
-
-def _severity_counts(findings: Iterable[Mapping[str, Any]]) -> Dict[str, int]:
-    counts = {name: 0 for name in SEVERITIES}
-    for finding in findings:
-        severity = finding.get('severity')
-        if severity in counts:
-            counts[severity] += 1
-    return counts
-
-
-def worst_severity(findings: Iterable[Mapping[str, Any]]) -> Optional[str]:
-    """Return the most severe severity among findings, or None when there are none."""
-    ranks = [SEVERITY_RANK[f['severity']] for f in findings if f.get('severity') in SEVERITY_RANK]
-    return SEVERITIES[min(ranks)] if ranks else None
-
-
-def is_compliant(findings: Iterable[Mapping[str, Any]]) -> bool:
-    """Catalogue rule: compliant means no finding of severity high or critical."""
-    return all(f.get('severity') not in ('critical', 'high') for f in findings)
-
 
 def _timewait_summary(record: Mapping[str, Any]) -> Dict[str, Any]:
     timewait = record.get('timewait') or {}
@@ -103,7 +84,7 @@ def host_entry(host: str, record: Optional[Mapping[str, Any]], error: Any = None
         return {
             'host': host, 'state': status, 'status': status, 'compliant': None,
             'error': _error_text(error), 'worst_severity': None, 'finding_ids': [],
-            'severity_counts': _severity_counts([]),
+            'severity_counts': severity_counts([]),
             'timewait': {key: None for key in TIMEWAIT_SUMMARY_KEYS},
             'record': dict(record) if isinstance(record, Mapping) else None,
         }
@@ -119,7 +100,7 @@ def host_entry(host: str, record: Optional[Mapping[str, Any]], error: Any = None
         'error': None,
         'worst_severity': worst_severity(findings),
         'finding_ids': sorted({f['id'] for f in findings if f.get('id')}),
-        'severity_counts': _severity_counts(findings),
+        'severity_counts': severity_counts(findings),
         'timewait': _timewait_summary(record),
         'record': dict(record),
     }
@@ -141,14 +122,14 @@ def _findings_by_id(entries: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
             })
             # One id can carry different severities on different hosts only by
             # mistake; keep the worst so nothing is understated.
-            if SEVERITY_RANK.get(finding.get('severity'), 99) < SEVERITY_RANK.get(item['severity'], 99):
+            if severity_rank(finding.get('severity')) < severity_rank(item['severity']):
                 item['severity'] = finding.get('severity')
             if entry['host'] not in item['hosts']:
                 item['hosts'].append(entry['host'])
     for item in by_id.values():
         item['hosts'].sort()
         item['count'] = len(item['hosts'])
-    return sorted(by_id.values(), key=lambda i: (SEVERITY_RANK.get(i['severity'], 99), i['id']))
+    return sorted(by_id.values(), key=lambda i: (severity_rank(i['severity']), i['id']))
 
 
 def _totals(entries: List[Dict[str, Any]]) -> Dict[str, Any]:
@@ -276,7 +257,7 @@ def tcp_report_junit(fleet: Mapping[str, Any], suite_name: str = 'harden-tcp aud
         case = ET.SubElement(suite, 'testcase', {'classname': 'harden_tcp.compliance', 'name': entry['host']})
         if entry['state'] == 'noncompliant':
             blocking = [f for f in (entry['record'] or {}).get('findings') or []
-                        if f.get('severity') in ('critical', 'high')]
+                        if f.get('severity') in GATING]
             # One id can fire for several keys; name it once.
             message = '; '.join(dict.fromkeys('%s %s' % (f.get('id'), f.get('title')) for f in blocking))
             failure = ET.SubElement(case, 'failure', {'type': 'noncompliant', 'message': message or 'not compliant'})
@@ -354,6 +335,13 @@ def tcp_report_chart_svg(fleet: Mapping[str, Any], max_hosts: int = 60) -> str:
     return '\n'.join(parts)
 
 
+def tcp_report_rank(value: Optional[str], kind: str = 'severity') -> int:
+    """Sort rank of a severity (0 = critical) or of a host state (0 = noncompliant); unknown values last."""
+    if kind == 'state':
+        return STATE_RANK.get(value, len(STATES))  # type: ignore[arg-type]
+    return severity_rank(value)
+
+
 def tcp_report_md_cell(value: Any) -> str:
     """Make a value safe inside a Markdown table cell (pipes escaped, one line)."""
     if value is None:
@@ -378,7 +366,7 @@ def tcp_report_finding_counts(findings: Optional[Iterable[Mapping[str, Any]]]) -
     for finding in findings or []:
         fid = finding.get('id') or 'UNKNOWN'
         item = by_id.setdefault(fid, {'id': fid, 'severity': finding.get('severity'), 'count': 0})
-        if SEVERITY_RANK.get(finding.get('severity'), 99) < SEVERITY_RANK.get(item['severity'], 99):
+        if severity_rank(finding.get('severity')) < severity_rank(item['severity']):
             item['severity'] = finding.get('severity')
         item['count'] += 1
     return [by_id[fid] for fid in sorted(by_id)]
@@ -401,22 +389,3 @@ def tcp_report_host_lines(fleet: Mapping[str, Any]) -> List[str]:
             entry['host'], entry['state'], timewait.get('total'), timewait.get('max_tw_buckets'),
             ', '.join(entry['finding_ids']) or 'none'))
     return lines
-
-
-class FilterModule(object):
-    """Filters of the tcp_report role."""
-
-    def filters(self):
-        return {
-            'tcp_report_fleet': tcp_report_fleet,
-            'tcp_report_hostvar': tcp_report_hostvar,
-            'tcp_report_worst': tcp_report_worst,
-            'tcp_report_sorted_hosts': tcp_report_sorted_hosts,
-            'tcp_report_host_lines': tcp_report_host_lines,
-            'tcp_report_junit': tcp_report_junit,
-            'tcp_report_chart_svg': tcp_report_chart_svg,
-            'tcp_report_md_cell': tcp_report_md_cell,
-            'tcp_report_percent': tcp_report_percent,
-            'tcp_report_finding_counts': tcp_report_finding_counts,
-            'tcp_report_prom_label': tcp_report_prom_label,
-        }

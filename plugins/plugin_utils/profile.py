@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Controller-side helpers of tcp_profile: what to write and what has drifted.
 
-The `auto` bucket formula itself lives in module_utils/tcp_sysctl.py
+The `auto` bucket formula itself lives in plugins/module_utils/tcp_sysctl.py
 (auto_max_tw_buckets) and runs on the host, where MemTotal is read, so the
 audit and the profile share one implementation.
 """
@@ -13,9 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-
-def _fold(value):
-    return None if value is None else ' '.join(str(value).split())
+from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_sysctl import fold
 
 
 def tcp_profile_expected(entries):
@@ -27,18 +25,11 @@ def tcp_profile_expected(entries):
     for key, entry in entries.items():
         if not entry.get('present') or entry.get('expected') is None:
             continue
-        values[key] = '0' if key == 'net.ipv4.tcp_tw_recycle' else _fold(entry['expected'])
+        values[key] = '0' if key == 'net.ipv4.tcp_tw_recycle' else fold(entry['expected'])
     return values
 
 
 def tcp_profile_drift(values, entries):
     """Keys whose runtime value differs from the profile, as ['key=value', ...] ready for `sysctl -w`."""
     return ['%s=%s' % (key, value) for key, value in sorted(values.items())
-            if _fold((entries.get(key) or {}).get('runtime')) != _fold(value)]
-
-
-class FilterModule(object):
-    """tcp_profile filters."""
-
-    def filters(self):
-        return {'tcp_profile_expected': tcp_profile_expected, 'tcp_profile_drift': tcp_profile_drift}
+            if fold((entries.get(key) or {}).get('runtime')) != fold(value)]

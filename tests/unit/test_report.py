@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""Unit tests of roles/tcp_report/filter_plugins/tcp_report.py: aggregation and JUnit/SVG rendering."""
+"""Unit tests of plugins/plugin_utils/report.py: aggregation and JUnit/SVG rendering."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ import pathlib
 import xml.etree.ElementTree as ET
 
 import pytest
-from plugin_loader import load_plugin
+from ansible_collections.harden_tcp.tcp.plugins.filter.report import FilterModule
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils import report as tr
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.catalogue import SEVERITY_RANK
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = pathlib.Path(__file__).resolve().parent / 'fixtures' / 'report'
-
-
-tr = load_plugin('roles/tcp_report/filter_plugins/tcp_report.py')
 
 
 @pytest.fixture()
@@ -63,7 +62,7 @@ def test_totals(fleet):
 def test_findings_by_id_sorted_by_severity_with_hosts(fleet):
     findings = fleet['findings']
     assert [f['id'] for f in findings][:2] == ['TW-SYSCTL-001', 'TW-SYSCTL-003']
-    severities = [tr.SEVERITY_RANK[f['severity']] for f in findings]
+    severities = [SEVERITY_RANK[f['severity']] for f in findings]
     assert severities == sorted(severities)
     drift = next(f for f in findings if f['id'] == 'TW-SYSCTL-006')
     # Two findings with the same id on old-01 count the host once.
@@ -139,9 +138,9 @@ def test_chart_svg_is_well_formed_and_scaled_to_each_limit(fleet):
     # Only audited hosts have a bar; unreachable and failed ones are in the table.
     assert len(rows) == 5
     lb = next(r for r in rows if r.find('{http://www.w3.org/2000/svg}text').text == 'lb-<1>&"x"')
-    bar = lb.findall('{http://www.w3.org/2000/svg}rect')[2]
-    assert float(bar.get('width')) == pytest.approx(0.9521 * 420, abs=0.1)
-    assert bar.get('fill') == tr.CHART_COLOURS['noncompliant']
+    usage_bar = lb.findall('{http://www.w3.org/2000/svg}rect')[2]
+    assert float(usage_bar.get('width')) == pytest.approx(0.9521 * 420, abs=0.1)
+    assert usage_bar.get('fill') == tr.CHART_COLOURS['noncompliant']
     assert '7800 / 8192 (95.2%)' in ET.tostring(lb, encoding='unicode')
 
 
@@ -175,7 +174,7 @@ def test_prom_label_escaping():
 
 
 def test_filter_module_exposes_every_filter():
-    names = set(tr.FilterModule().filters())
+    names = set(FilterModule().filters())
     assert {'tcp_report_fleet', 'tcp_report_junit', 'tcp_report_chart_svg', 'tcp_report_worst'} <= names
 
 

@@ -1,4 +1,4 @@
-"""roles/tcp_audit/filter_plugins/tcp_findings.py: every finding on recorded inputs."""
+"""plugins/plugin_utils/judge.py: every finding on recorded inputs."""
 
 import copy
 import os
@@ -6,14 +6,12 @@ import os
 import pytest
 import yaml
 
-from ansible.module_utils import tcp_sysctl as ts
-from plugin_loader import load_plugin
+from ansible_collections.harden_tcp.tcp.plugins.module_utils import tcp_sysctl as ts
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils import catalogue
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils import judge as tf
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'sysctl', 'old_kernel')
-
-
-tf = load_plugin('roles/tcp_audit/filter_plugins/tcp_findings.py')
 
 
 def entry(runtime, present=True, boot=None, settings=None, expected=None, conflicting=False):
@@ -65,7 +63,7 @@ def test_recycle_on_is_critical_and_present_is_info():
     assert findings[0]['id'] == 'TW-SYSCTL-001' and findings[0]['severity'] == 'critical'
     host['sysctl']['net.ipv4.tcp_tw_recycle'] = entry('0', expected='0')
     assert ids(tf.tcp_findings(host)) == ['TW-SYSCTL-002']
-    assert tf.is_compliant(tf.tcp_findings(host))
+    assert catalogue.is_compliant(tf.tcp_findings(host))
 
 
 def test_recycle_enabled_at_next_boot_is_critical():
@@ -79,7 +77,7 @@ def test_reuse_without_timestamps_is_high():
     host = with_runtime('net.ipv4.tcp_timestamps', '0')
     found = ids(tf.tcp_findings(host))
     assert 'TW-SYSCTL-003' in found and 'TW-SYSCTL-005' in found and 'TW-SYSCTL-006' in found
-    assert not tf.is_compliant(tf.tcp_findings(host))
+    assert not catalogue.is_compliant(tf.tcp_findings(host))
 
 
 def test_reuse_not_one_is_medium_and_differs_from_profile():
@@ -167,7 +165,7 @@ def test_every_finding_has_the_documented_shape():
     host['sysctl']['net.ipv4.tcp_tw_recycle'] = entry('1', expected='0')
     for item in tf.tcp_findings(host, dict(QUIET_TW, overflow_total=1)):
         assert set(item) == {'id', 'severity', 'title', 'detail', 'remediation', 'source'}
-        assert item['severity'] in tf.SEVERITIES and item['remediation'].endswith('.')
+        assert item['severity'] in catalogue.SEVERITIES and item['remediation'].endswith('.')
 
 
 def test_untaken_lists_keys_whose_runtime_differs():
@@ -196,7 +194,7 @@ def test_catalogue_matches_shared_context_severities():
               'TW-SYSCTL-004': 'medium', 'TW-SYSCTL-005': 'medium', 'TW-SYSCTL-006': 'high',
               'TW-SYSCTL-007': 'medium', 'TW-SYSCTL-008': 'medium', 'TW-TABLE-001': 'medium',
               'TW-TABLE-002': 'high', 'TW-PORT-001': 'high'}
-    assert dict((k, tf.CATALOGUE[k][0]) for k in wanted) == wanted
+    assert dict((k, catalogue.CATALOGUE[k]['severity']) for k in wanted) == wanted
 
 
 def test_audit_record_doc_lists_every_top_level_key():

@@ -21,6 +21,9 @@ import re
 
 __metaclass__ = type
 
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.nginx_version import (
+    DEFAULT_KEEPALIVE, KEEPALIVE_TIME_VERSION, KEEPALIVE_TIMEOUT_VERSION, pools_by_default, version_tuple)
+
 # Characters that end a directive, open or close a block, quote, escape or comment.
 INJECTION_CHARS = (';', '{', '}', '"', "'", '#', '\\', '\n', '\r', '`')
 
@@ -32,7 +35,6 @@ TIME_TOKEN_RE = re.compile(r'\d+(?:ms|[smhdwMy])?')
 SERVER_NAME_RE = re.compile(r'^(?:_|\*?[A-Za-z0-9.-]*\*?|~[A-Za-z0-9_.^$*+?()|\[\]-]+)$')
 HEADER_NAME_RE = re.compile(r'^[A-Za-z0-9-]{1,64}$')
 LOCATION_PATH_RE = re.compile(r'^/[A-Za-z0-9_./~%@:+-]*$')
-VERSION_RE = re.compile(r'nginx/(\d+)\.(\d+)\.(\d+)')
 
 BALANCE = {'round_robin': None, 'least_conn': 'least_conn', 'ip_hash': 'ip_hash', 'random': 'random'}
 # Methods with which nginx refuses the "backup" server parameter.
@@ -49,15 +51,6 @@ UPSTREAM_DEFAULTS = {
 SERVER_DEFAULTS = {'port': None, 'weight': None, 'max_fails': None, 'fail_timeout': None, 'backup': False}
 SITE_DEFAULTS = {'listen': [80], 'server_name': ['_'], 'default_server': False}
 LOCATION_DEFAULTS = {'modifier': '', 'proxy_set_headers': None}
-
-# nginx 1.29.7: upstream keepalive (32, local) and proxy_http_version 1.1 by
-# default, and no "Connection: close" header any more.
-DEFAULT_KEEPALIVE_VERSION = (1, 29, 7)
-NGINX_DEFAULT_KEEPALIVE = 32
-# Upstream keepalive_time appeared in nginx 1.19.10; keepalive_timeout and
-# keepalive_requests in upstream blocks in 1.15.3.
-KEEPALIVE_TIME_VERSION = (1, 19, 10)
-KEEPALIVE_TIMEOUT_VERSION = (1, 15, 3)
 
 
 class _Errors(object):
@@ -398,17 +391,6 @@ def nginx_keepalive_check(upstreams, sites=None, headers=None, prefix='nginx_kee
     return {'errors': errors.items, 'upstreams': checked_upstreams, 'sites': checked_sites}
 
 
-def parse_nginx_version(text):
-    """Return "1.22.1" from ``nginx -v`` output, or None."""
-    match = VERSION_RE.search(text or '')
-    return '.'.join(match.groups()) if match else None
-
-
-def _version_tuple(version):
-    match = re.match(r'^(\d+)\.(\d+)\.(\d+)', str(version or ''))
-    return tuple(int(part) for part in match.groups()) if match else None
-
-
 def nginx_keepalive_features(version):
     """What this nginx version needs rendered.
 
@@ -418,12 +400,12 @@ def nginx_keepalive_features(version):
     a keepalive directive (None before 1.29.7); the other two say whether the
     upstream directives exist. An unknown version gets the explicit, older form.
     """
-    vtuple = _version_tuple(version) or (0, 0, 0)
-    new_defaults = vtuple >= DEFAULT_KEEPALIVE_VERSION
+    vtuple = version_tuple(version)
+    new_defaults = pools_by_default(version)
     return {
         'version': version,
         'proxy_settings': not new_defaults,
-        'keepalive_default': NGINX_DEFAULT_KEEPALIVE if new_defaults else None,
+        'keepalive_default': DEFAULT_KEEPALIVE if new_defaults else None,
         'keepalive_time': vtuple >= KEEPALIVE_TIME_VERSION,
         'keepalive_timeout': vtuple >= KEEPALIVE_TIMEOUT_VERSION,
     }
@@ -442,16 +424,3 @@ def nginx_keepalive_version_errors(upstreams, features, prefix='nginx_keepalive'
             errors.append('%s: nginx %s has no upstream keepalive_timeout or keepalive_requests (they appeared '
                           'in 1.15.3): upgrade nginx.' % (var, features.get('version')))
     return errors
-
-
-class FilterModule(object):
-    """Validation filters of the nginx_keepalive role."""
-
-    def filters(self):
-        return {
-            'nginx_keepalive_check': nginx_keepalive_check,
-            'nginx_keepalive_features': nginx_keepalive_features,
-            'nginx_keepalive_version_errors': nginx_keepalive_version_errors,
-            'nginx_keepalive_version': parse_nginx_version,
-            'nginx_keepalive_is_time': is_nginx_time,
-        }

@@ -5,9 +5,9 @@
 """Judge: turn sysctl and TIME_WAIT observations into findings and the audit record.
 
 Runs on the controller. Pure functions over plain dicts (the results of the
-``tcp_sysctl_info`` and ``tcp_timewait_info`` modules), unit-tested on recorded
-inputs in tests/unit/test_tcp_findings.py. The catalogue (ids, severities,
-remediations) is documented in README.md, "Finding catalogue".
+``tcp_audit_info`` module), unit-tested on recorded inputs in
+tests/unit/test_judge.py. The findings come from the one catalogue,
+plugins/plugin_utils/catalogue.py.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,78 +15,23 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_sysctl import fold
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.catalogue import (
+    finding, is_compliant, severity_counts, sort_findings)
 
-SEVERITIES = ('critical', 'high', 'medium', 'low', 'info')
-GATING = ('critical', 'high')
 SCHEMA = 1
 
 REUSE = 'net.ipv4.tcp_tw_reuse'
 TIMESTAMPS = 'net.ipv4.tcp_timestamps'
 RECYCLE = 'net.ipv4.tcp_tw_recycle'
 BUCKETS = 'net.ipv4.tcp_max_tw_buckets'
-PORTS = 'net.ipv4.ip_local_port_range'
 
 DEFAULT_THRESHOLDS = {'bucket_utilization': 0.8, 'port_pressure': 0.5}
-
-# id -> (severity, title, remediation). One catalogue; the README table is generated from the same text.
-CATALOGUE = {
-    'TW-SYSCTL-001': ('critical', 'tcp_tw_recycle is enabled',
-                      'Set net.ipv4.tcp_tw_recycle to 0 (run harden-tcp.yml) and remove the setting that enables it; '
-                      'never enable it: it drops SYNs from clients behind NAT.'),
-    'TW-SYSCTL-002': ('info', 'tcp_tw_recycle exists on this kernel',
-                      'Nothing to do while it is 0 (the profile pins it to 0); the key was removed in Linux 4.12.'),
-    'TW-SYSCTL-003': ('high', 'tcp_tw_reuse is on while tcp_timestamps is off',
-                      'Set net.ipv4.tcp_timestamps to 1: tcp_tw_reuse relies on timestamps and does nothing without '
-                      'them.'),
-    'TW-SYSCTL-004': ('medium', 'tcp_tw_reuse is not 1',
-                      'Set net.ipv4.tcp_tw_reuse to 1 so outgoing connections may reuse TIME_WAIT ports '
-                      '(2 limits reuse to loopback).'),
-    'TW-SYSCTL-005': ('medium', 'tcp_timestamps is off',
-                      'Set net.ipv4.tcp_timestamps to 1 (PAWS and RTT measurement need it; tcp_tw_reuse depends '
-                      'on it).'),
-    'TW-SYSCTL-006': ('high', 'runtime value differs from the profile',
-                      'Apply the profile (run harden-tcp.yml); if it keeps reverting, find what writes the key at '
-                      'runtime (tuned, a container runtime, another role).'),
-    'TW-SYSCTL-007': ('medium', 'runtime value differs from the value set at boot',
-                      'Persist the intended value in a sysctl.d drop-in (harden-tcp.yml does) or remove the stale '
-                      'setting, so a reboot does not change it.'),
-    'TW-SYSCTL-008': ('medium', 'configuration files set a key to different values',
-                      'Keep one setting per key: remove the rival setting, or run tcp_profile with '
-                      'tcp_profile_fix_conflicts: true so the profile drop-in sorts last.'),
-    'TW-SYSCTL-009': ('medium', 'a file sets a key this kernel does not have',
-                      'Remove the setting: "sysctl -p" fails on it and the boot logs an error '
-                      '(typically tcp_tw_recycle on Linux 4.12 and later).'),
-    'TW-SYSCTL-010': ('medium', '/proc/sys is read-only',
-                      'Give the container a writable /proc/sys for its network namespace (for example remount it '
-                      'read-write, or set the keys with the runtime\'s --sysctl option).'),
-    'TW-TABLE-001': ('medium', 'TIME_WAIT bucket utilization above threshold',
-                     'Reuse connections (upstream keepalive) first; raise net.ipv4.tcp_max_tw_buckets '
-                     '(tcp_profile_max_tw_buckets: auto sizes it from memory).'),
-    'TW-TABLE-002': ('high', 'TIME_WAIT table overflowed since boot',
-                     'The kernel destroyed TIME_WAIT sockets early (TCPTimeWaitOverflow > 0): reuse connections and '
-                     'raise net.ipv4.tcp_max_tw_buckets.'),
-    'TW-PORT-001': ('high', 'ephemeral port pressure above threshold',
-                    'Reuse connections to the busiest destination (keepalive), enable tcp_tw_reuse, or widen '
-                    'net.ipv4.ip_local_port_range.'),
-}
-
-
-def finding(finding_id, detail, source=None):
-    """Return one finding dict with the catalogue's severity, title and remediation."""
-    severity, title, remediation = CATALOGUE[finding_id]
-    return {'id': finding_id, 'severity': severity, 'title': title, 'detail': detail,
-            'remediation': remediation, 'source': source}
-
-
-def _text(value):
-    if value is None:
-        return None
-    return ' '.join(str(value).split())
 
 
 def _runtime(sysctl, key):
     entry = sysctl.get(key) or {}
-    return _text(entry.get('runtime')) if entry.get('present') else None
+    return fold(entry.get('runtime')) if entry.get('present') else None
 
 
 def _settings_text(settings):
@@ -101,13 +46,13 @@ def sysctl_findings(sysctl, expected=None):
     profile wants (None or absent: not judged). tcp_tw_recycle's expectation only
     applies where the key exists.
     """
-    expected = dict((k, _text(v)) for k, v in (expected or {}).items() if v is not None)
+    expected = dict((k, fold(v)) for k, v in (expected or {}).items() if v is not None)
     found = []
     recycle = sysctl.get(RECYCLE) or {}
     if recycle.get('present'):
         if _runtime(sysctl, RECYCLE) == '1':
             found.append(finding('TW-SYSCTL-001', '%s is 1 at runtime' % RECYCLE, recycle.get('boot_source')))
-        elif _text(recycle.get('boot')) == '1':
+        elif fold(recycle.get('boot')) == '1':
             found.append(finding('TW-SYSCTL-001', '%s is 0 now but %s sets it to 1 at next boot'
                                  % (RECYCLE, recycle.get('boot_source')), recycle.get('boot_source')))
         found.append(finding('TW-SYSCTL-002', '%s exists (kernel older than 4.12 or a backport); runtime %s'
@@ -128,7 +73,7 @@ def sysctl_findings(sysctl, expected=None):
         if entry.get('present') and want is not None and runtime != want:
             found.append(finding('TW-SYSCTL-006', '%s is %s at runtime; the profile wants %s' % (key, runtime, want),
                                  entry.get('boot_source')))
-        boot = _text(entry.get('boot'))
+        boot = fold(entry.get('boot'))
         if entry.get('present') and boot is not None and runtime != boot:
             found.append(finding('TW-SYSCTL-007', '%s is %s at runtime but %s at next boot (%s)'
                                  % (key, runtime, boot, entry.get('boot_source')), entry.get('boot_source')))
@@ -161,27 +106,9 @@ def timewait_findings(timewait, thresholds=None):
         busiest = (timewait.get('by_remote') or [{}])[0]
         found.append(finding('TW-PORT-001', '%.0f%% of the ephemeral range %s is in TIME_WAIT towards %s:%s '
                              '(threshold %.0f%%)' % (100 * float(pressure), timewait.get('ephemeral_port_range'),
-                                                    busiest.get('address'), busiest.get('port'),
-                                                    100 * float(limits['port_pressure']))))
+                                                     busiest.get('address'), busiest.get('port'),
+                                                     100 * float(limits['port_pressure']))))
     return found
-
-
-def severity_counts(findings):
-    """{critical: n, high: n, medium: n, low: n, info: n}."""
-    counts = dict((s, 0) for s in SEVERITIES)
-    for item in findings:
-        counts[item['severity']] = counts.get(item['severity'], 0) + 1
-    return counts
-
-
-def is_compliant(findings):
-    """True when no finding is high or critical."""
-    return not any(item['severity'] in GATING for item in findings)
-
-
-def _sort(findings):
-    rank = dict((s, i) for i, s in enumerate(SEVERITIES))
-    return sorted(findings, key=lambda f: (rank.get(f['severity'], len(SEVERITIES)), f['id'], f['detail'] or ''))
 
 
 def expected_from(sysctl_info):
@@ -204,7 +131,7 @@ def tcp_findings(sysctl_info, timewait=None, expected=None, thresholds=None, ext
                              % (' (%s container)' % sysctl_info['container'] if sysctl_info.get('container') else '')))
     found.extend(timewait_findings(timewait, thresholds))
     found.extend(extra or [])
-    return _sort(found)
+    return sort_findings(found)
 
 
 # The role variable behind each setting the judge checks, for error messages.
@@ -244,15 +171,15 @@ def tcp_audit_record(sysctl_info, timewait=None, expected=None, thresholds=None,
     if expected is None:
         expected = expected_from(sysctl_info)
     check_settings(thresholds, expected)
-    expected_text = dict((k, _text(v)) for k, v in (expected or {}).items() if v is not None)
+    expected_text = dict((k, fold(v)) for k, v in (expected or {}).items() if v is not None)
     sysctl = {}
     for key, entry in sorted((sysctl_info.get('sysctl') or {}).items()):
         want = expected_text.get(key) if entry.get('present') else None
         sysctl[key] = {
             'present': bool(entry.get('present')),
-            'runtime': _text(entry.get('runtime')),
+            'runtime': fold(entry.get('runtime')),
             'writable': bool(entry.get('writable')),
-            'boot': _text(entry.get('boot')),
+            'boot': fold(entry.get('boot')),
             'boot_source': entry.get('boot_source'),
             'settings': entry.get('settings') or [],
             'conflicting': bool(entry.get('conflicting')),
@@ -297,12 +224,12 @@ def tcp_unproven_nginx(record, managed_files):
     """
     managed = set(managed_files or [])
     unproven = []
-    for finding in record.get('findings') or []:
-        source = finding.get('source') or ''
-        if (finding.get('id', '').startswith('TW-NGINX-')
-                and finding.get('severity') in UNPROVEN_NGINX_SEVERITIES
+    for item in record.get('findings') or []:
+        source = item.get('source') or ''
+        if (item.get('id', '').startswith('TW-NGINX-')
+                and item.get('severity') in UNPROVEN_NGINX_SEVERITIES
                 and source.rsplit(':', 1)[0] in managed):
-            unproven.append('%s: %s %s' % (source, finding['id'], finding.get('title', '')))
+            unproven.append('%s: %s %s' % (source, item['id'], item.get('title', '')))
     return unproven
 
 
@@ -311,17 +238,3 @@ def tcp_finding_lines(record):
     lines = ['%s (%s) %s: %s' % (f.get('id'), f.get('severity'), f.get('title'), f.get('detail'))
              for f in record.get('findings') or []]
     return lines or ['no findings']
-
-
-class FilterModule(object):
-    """harden-tcp judge filters."""
-
-    def filters(self):
-        return {
-            'tcp_findings': tcp_findings,
-            'tcp_audit_record': tcp_audit_record,
-            'tcp_untaken': tcp_untaken,
-            'tcp_unproven_nginx': tcp_unproven_nginx,
-            'tcp_finding_lines': tcp_finding_lines,
-            'tcp_severity_counts': severity_counts,
-        }

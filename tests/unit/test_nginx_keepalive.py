@@ -1,13 +1,10 @@
-"""Unit tests for roles/nginx_keepalive/filter_plugins/nginx_keepalive_validate.py."""
+"""Unit tests for plugins/plugin_utils/nginx_keepalive.py (the validators and what each nginx version needs)."""
 import os
 
 import pytest
-from plugin_loader import load_plugin
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils import nginx_keepalive as val
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-
-
-val = load_plugin('roles/nginx_keepalive/filter_plugins/nginx_keepalive_validate.py')
 
 
 def _upstream(**overrides):
@@ -95,8 +92,8 @@ def test_injection_in_every_upstream_field(field, var):
 
 def test_injection_in_site_fields():
     site = _site(name='x;', listen=['80;'], server_name=['a.example.com;'],
-                 locations=[{'path': '/ {', 'upstream': 'app', 'proxy_set_headers': {'X-A': '"$host"',
-                                                                                      'X-B;': 'v'}}])
+                 locations=[{'path': '/ {', 'upstream': 'app',
+                             'proxy_set_headers': {'X-A': '"$host"', 'X-B;': 'v'}}])
     errors = check(sites=[site])['errors']
     for var in ('nginx_keepalive_sites[0].name', 'nginx_keepalive_sites[0].listen[0]',
                 'nginx_keepalive_sites[0].server_name[0]', 'nginx_keepalive_sites[0].locations[0].path',
@@ -222,8 +219,3 @@ def test_version_errors_for_keepalive_time_on_old_nginx():
     errors = val.nginx_keepalive_version_errors(upstreams, val.nginx_keepalive_features('1.18.0'))
     assert len(errors) == 1 and errors[0].startswith('nginx_keepalive_upstreams[0].keepalive_time')
     assert val.nginx_keepalive_version_errors(upstreams, val.nginx_keepalive_features('1.22.1')) == []
-
-
-def test_parse_version():
-    assert val.parse_nginx_version('nginx version: nginx/1.26.3') == '1.26.3'
-    assert val.parse_nginx_version('') is None

@@ -1,0 +1,43 @@
+"""The one finding catalogue: complete, well-formed, and what the README shows."""
+
+import importlib.util
+from pathlib import Path
+
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils import catalogue
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _catalogue_table():
+    spec = importlib.util.spec_from_file_location('catalogue_table', REPO_ROOT / 'scripts' / 'catalogue_table.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_table_is_generated_from_the_catalogue():
+    script = _catalogue_table()
+    readme = (REPO_ROOT / 'README.md').read_text()
+    assert script.readme_table(readme) == script.table(), 'README.md drifted from the catalogue: run make docs'
+
+
+def test_every_entry_is_complete():
+    for finding_id, entry in catalogue.CATALOGUE.items():
+        assert set(entry) == {'severity', 'title', 'rule', 'remediation'}, finding_id
+        assert entry['severity'] in catalogue.SEVERITIES, finding_id
+        assert all(entry[field].strip() for field in ('title', 'rule', 'remediation')), finding_id
+
+
+def test_finding_carries_the_catalogue_text():
+    item = catalogue.finding('TW-NGINX-003', 'seen here', '/etc/nginx/x.conf:3')
+    assert item == {'id': 'TW-NGINX-003', 'severity': 'high', 'title': catalogue.CATALOGUE['TW-NGINX-003']['title'],
+                    'detail': 'seen here', 'remediation': catalogue.CATALOGUE['TW-NGINX-003']['remediation'],
+                    'source': '/etc/nginx/x.conf:3'}
+
+
+def test_severity_helpers():
+    findings = [{'severity': 'medium'}, {'severity': 'high'}, {'severity': 'bogus'}]
+    assert catalogue.worst_severity(findings) == 'high'
+    assert catalogue.severity_counts(findings) == {'critical': 0, 'high': 1, 'medium': 1, 'low': 0, 'info': 0}
+    assert not catalogue.is_compliant(findings) and catalogue.is_compliant(findings[:1])
+    assert [f['severity'] for f in catalogue.sort_findings(findings)] == ['high', 'medium', 'bogus']

@@ -23,7 +23,7 @@ endif
 INVENTORY ?= inventories/local
 ANSIBLE_ARGS ?=
 
-.PHONY: help harden audit test lint unit molecule images docker venv clean
+.PHONY: help harden audit test lint sanity unit molecule images docker venv docs collection clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,17 +47,28 @@ docker: ## Make a Docker engine answer (installs docker.io, starts dockerd)
 images: docker ## Build the Debian 11/12/13 base images (skipped when current)
 	$(PYTHON) scripts/build_images.py
 
-lint: venv ## yamllint and ansible-lint (production profile)
+lint: venv ## yamllint, ansible-lint (production profile) and ansible-test sanity
 	yamllint --strict .
 	ansible-lint --profile production --strict
+	$(MAKE) --no-print-directory sanity
+
+sanity: venv ## ansible-test sanity on the collection, every target Python found
+	scripts/ensure-packages.sh shellcheck:shellcheck
+	scripts/sanity.sh
 
 unit: venv ## pytest: unit and namespace integration tests
 	python -m pytest
 
-molecule: venv images ## Every Molecule scenario: converge, idempotence, verify
-	molecule test --all
+molecule: venv images ## Every Molecule scenario (or only SCENARIO=name): converge, idempotence, verify
+	molecule test $(if $(SCENARIO),--scenario-name $(SCENARIO),--all)
 
 test: venv images lint unit molecule ## Everything CI runs, in order, stopping at the first failure
 
-clean: ## Remove the venv, caches and reports
-	rm -rf $(VENV) .cache reports .pytest_cache
+docs: venv ## Regenerate the README's finding catalogue table from the catalogue
+	python scripts/catalogue_table.py --write
+
+collection: venv ## Build the collection artifact into build/
+	ansible-galaxy collection build --force --output-path build
+
+clean: ## Remove the venv, caches, reports and built artifacts
+	rm -rf $(VENV) .cache reports .pytest_cache build

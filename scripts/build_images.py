@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Build the Debian base images that Molecule runs on, without a registry.
 
 Each image is `debootstrap --variant=minbase` plus the packages the roles and
@@ -27,13 +26,15 @@ from pathlib import Path
 
 RELEASES = ("bullseye", "bookworm", "trixie")
 # What the roles and tests need inside a container: Ansible needs python3,
-# the audit and tests read sockets with iproute2's ss and procfs tools, and the
-# nginx scenarios need a real nginx.
-PACKAGES = ("python3", "iproute2", "procps", "nginx")
+# the audit and tests read sockets with iproute2's ss and procfs tools, the
+# nginx scenarios need a real nginx, and the sysctl differential tests run the
+# release's own procps `sysctl --system` and systemd-sysctl (as a plain
+# binary: systemd is not PID 1 in these containers).
+PACKAGES = ("python3", "iproute2", "procps", "nginx", "systemd")
 IMAGE_REPO = "harden-tcp/debian"
 RECIPE_LABEL = "org.harden-tcp.recipe"
 # The container keeps running with /proc/sys writable for its own network
-# namespace; it needs CAP_SYS_ADMIN for the remount (see DESIGN.md).
+# namespace; it needs CAP_SYS_ADMIN for the remount (README.md, "Tests").
 CONTAINER_CMD = ["/bin/sh", "-c", "mount -o remount,rw /proc/sys && exec sleep infinity"]
 
 
@@ -63,7 +64,7 @@ def apt_source_lines(root: Path = Path("/etc/apt")) -> list[tuple[str, list[str]
         for stanza in re.split(r"\n\s*\n", path.read_text()):
             fields = dict(
                 (key.strip().lower(), value.strip())
-                for key, _, value in (
+                for key, _sep, value in (
                     line.partition(":") for line in stanza.splitlines() if not line.startswith("#")
                 )
                 if value

@@ -8,15 +8,7 @@ set -euo pipefail
 log_file="${HARDEN_TCP_DOCKERD_LOG:-/var/log/harden-tcp-dockerd.log}"
 wait_seconds="${HARDEN_TCP_DOCKERD_WAIT:-60}"
 
-missing=()
-command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
-command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
-if ((${#missing[@]})); then
-  echo "ensure-docker: installing ${missing[*]} with apt-get"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+"$(dirname "$0")/ensure-packages.sh" dockerd:docker.io debootstrap:debootstrap
 
 if docker info >/dev/null 2>&1; then
   echo "ensure-docker: engine already answering"

@@ -57,7 +57,7 @@ TLS_DIRECTIVES = {
 }
 DIRECTIVE_RE = re.compile(
     r"(?:^|[;{}])\s*(ssl_certificate|ssl_certificate_key|ssl_trusted_certificate|"
-    r"ssl_client_certificate|ssl_dhparam|access_log|error_log|user|"
+    r"ssl_client_certificate|ssl_dhparam|access_log|error_log|pid|user|"
     r"proxy_cache_path|fastcgi_cache_path|uwsgi_cache_path|scgi_cache_path)\s+"
     r"(\"[^\"]*\"|'[^']*'|[^\s;]+)", re.M)
 
@@ -115,7 +115,7 @@ def scan(tree):
                 if directive.endswith("_cache_path"):
                     logdirs.add(value)  # nginx creates only the last component
                     continue
-                if directive in ("access_log", "error_log"):
+                if directive in ("access_log", "error_log", "pid"):
                     if value in ("off", "stderr") or value.startswith(("syslog:", "memory:", "/dev/")):
                         continue
                     if not value.startswith("/"):

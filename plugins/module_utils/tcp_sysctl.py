@@ -37,7 +37,7 @@ import string
 from collections import OrderedDict
 
 try:
-    from typing import Any, Callable, Dict, List, Optional, Set, Tuple  # noqa: F401 (type comments only)
+    from typing import Any, Dict, List, Optional, Set, Tuple  # noqa: F401 (type comments only)
 except ImportError:  # pragma: no cover
     pass
 
@@ -720,8 +720,9 @@ class Writes(object):
         self.wanted = wanted
         self.current = dict(initial)
         self.tool = tool
-        self.events = []  # type: List[Dict[str, Any]]
-        self.lines = []   # type: List[Dict[str, Any]]
+        self.events = []   # type: List[Dict[str, Any]]
+        self.lines = []    # type: List[Dict[str, Any]]
+        self.cancels = {}  # type: Dict[str, str]
 
     def could_reach(self, rel):
         # type: (str) -> bool
@@ -891,6 +892,9 @@ def systemd_writes(tree, proc, model, wanted, initial):
             options[option['key']] = option
     for key, option in options.items():
         if option['value'] is None:
+            spelled = posixpath.normpath('/' + key).lstrip('/')
+            if spelled in wanted:
+                writes.cancels[spelled] = '%s:%d' % (option['path'], option['line'])
             continue
         if is_glob(key):
             for match in glob_paths(proc.base + '/' + key, proc.fs, brace=True, nocheck=True, sort=False):
@@ -1228,17 +1232,10 @@ def detect_tools(root='/'):
 
 
 def _outcome(events, target):
-    # type: (List[Dict[str, Any]], str) -> Tuple[Optional[Dict[str, Any]], List[Dict[str, Any]]]
-    """The last accepted write to a key, and the refused ones."""
-    winner, refused = None, []
-    for event in events:
-        if event['target'] != target:
-            continue
-        if event['stored'] is None:
-            refused.append(event)
-        else:
-            winner = event
-    return winner, refused
+    # type: (List[Dict[str, Any]], str) -> Optional[Dict[str, Any]]
+    """The last write to a key that the kernel accepts."""
+    accepted = [event for event in events if event['target'] == target and event['stored'] is not None]
+    return accepted[-1] if accepted else None
 
 
 def _source(event):
@@ -1282,9 +1279,11 @@ def predict(keys, tools, tree, proc, runtime=None):
         target = key_path(key)
         entry = {}  # type: Dict[str, Any]
         for tool in ('boot', 'system'):
-            winner, _refused = _outcome(runs[tool].events, target) if tool in runs else (None, [])
+            winner = _outcome(runs[tool].events, target) if tool in runs else None
             entry[tool] = winner['stored'] if winner else None
             entry[tool + '_source'] = _source(winner)
+        # A '-key' line after the last assignment: systemd-sysctl never writes the key.
+        entry['boot_cancelled_by'] = runs['boot'].cancels.get(target) if 'boot' in runs and not entry['boot'] else None
         entry['settings'] = _settings(runs, target, proc)
         stored = set(s['stored'] for s in entry['settings'] if s['stored'] is not None)
         entry['conflicting'] = len(stored) > 1
@@ -1348,73 +1347,68 @@ def plan_drop_in(profile_file, values, tools, tree, proc):
     # type: (str, Dict[str, str], Dict[str, Any], Tree, ProcSys) -> Dict[str, Any]
     """Where the drop-in must live so that its values win under both tools.
 
-    Each candidate name is tried on the host's files with the role's own drop-ins
-    replaced by ``values`` at that name (the same model as the audit). Returns
+    Each candidate name is tried on the host's files, the role's own drop-ins
+    replaced by ``values`` at that name, with the audit's model. Returns
     ``{winning_file, own_files, rivals, overridden_by, unbeaten}``: winning_file wins
-    under both tools, else at boot, else None; rivals and overridden_by are what beats
-    the configured path; unbeaten what still beats winning_file (or the configured
-    path), per tool, as 'path:line'.
+    under both tools, else at boot, else None; rivals (paths) and overridden_by
+    (per key) are what beats the configured path; unbeaten, per tool, the
+    'path:line' settings that still beat winning_file (the configured path when None).
     """
     directory = os.path.dirname(profile_file)
-    own = [_join(directory, name) for name in tree.names(directory) or [] if is_own_file(_join(directory, name), profile_file)]
+    own = [_join(directory, name) for name in tree.names(directory) or []
+           if is_own_file(_join(directory, name), profile_file)]
     content = ''.join('%s = %s\n' % (key, value) for key, value in sorted(values.items())).encode('ascii')
-    keys = sorted(values)
     used = [tool for tool in ('boot', 'system') if (tools.get(tool) or {}).get('tool')]
 
     def beaten_at(candidate):
         overlay = dict((path, None) for path in own)
         overlay[candidate] = content
-        sim = predict(keys, tools, tree.with_overlay(overlay), proc)['keys']
+        model = predict(sorted(values), tools, tree.with_overlay(overlay), proc)['keys']
         beaten = dict((tool, []) for tool in used)  # type: Dict[str, List[Dict[str, Any]]]
-        for key in keys:
-            want, _why = proc.store(key_path(key), values[key])
+        for key in sorted(values):
+            want = proc.store(key_path(key), values[key])[0]
             for tool in used:
-                source = sim[key][tool + '_source']
-                if sim[key][tool] == want and source and source.rsplit(':', 1)[0] == candidate:
-                    continue
-                blocker = _blocker(sim[key], tool, candidate)
-                beaten[tool].append(dict(blocker, key=key, tools=[tool]))
+                source = model[key][tool + '_source']
+                if model[key][tool] != want or not source or source.rsplit(':', 1)[0] != candidate:
+                    beaten[tool].append(dict(_blocker(model[key], tool, candidate), key=key))
         return beaten
 
-    trials = [(candidate, beaten_at(candidate)) for candidate in candidate_names(profile_file)]
-    both = [c for c, beaten in trials if not any(beaten.values())]
-    at_boot = [c for c, beaten in trials if not beaten.get('boot')]
-    winning = both[0] if both else (at_boot[0] if at_boot and 'boot' in used else None)
-    chosen = dict(trials)[winning or profile_file]
-    first = trials[0][1]
+    trials = OrderedDict((candidate, beaten_at(candidate)) for candidate in candidate_names(profile_file))
+    winners = [c for c, beaten in trials.items() if not any(beaten.values())]
+    winners += [c for c, beaten in trials.items() if 'boot' in used and not beaten['boot']]
+    winning = winners[0] if winners else None
     overridden = {}  # type: Dict[str, List[Dict[str, Any]]]
     for tool in used:
-        for item in first[tool]:
-            if item.get('path'):
-                known = [o for o in overridden.setdefault(item['key'], []) if (o['path'], o['line']) == (item['path'], item['line'])]
-                if known:
-                    known[0]['tools'].append(tool)
-                else:
-                    overridden[item['key']].append(dict((k, item[k]) for k in ('path', 'line', 'value', 'tools')))
-    rivals = sorted(set(o['path'] for items in overridden.values() for o in items), key=order_key)
-    return {'winning_file': winning, 'own_files': sorted(own), 'rivals': rivals, 'overridden_by': overridden,
-            'unbeaten': dict((tool, sorted(set(_describe(b) for b in chosen[tool]))) for tool in used)}
+        for blocker in trials[profile_file][tool]:
+            if blocker['path'] is None:
+                continue
+            same = [o for o in overridden.setdefault(blocker['key'], []) if (o['path'], o['line']) == (blocker['path'], blocker['line'])]
+            if same:
+                same[0]['tools'].append(tool)
+            else:
+                overridden[blocker['key']].append({'path': blocker['path'], 'line': blocker['line'],
+                                                   'value': blocker['value'], 'tools': [tool]})
+    return {'winning_file': winning, 'own_files': sorted(own), 'overridden_by': overridden,
+            'rivals': sorted(set(o['path'] for items in overridden.values() for o in items), key=order_key),
+            'unbeaten': dict((tool, sorted(set('%s:%s' % (b['path'], b['line']) if b['path'] else
+                                               '%s: not written (no setting left for it)' % b['key']
+                                               for b in trials[winning or profile_file][tool])))
+                             for tool in used)}
 
 
 def _blocker(entry, tool, candidate):
     # type: (Dict[str, Any], str, str) -> Dict[str, Any]
-    """The setting that keeps the drop-in's value from winning under one tool."""
-    source = entry[tool + '_source']
+    """The setting that keeps the drop-in's value from winning under one tool: the one
+    that wins instead, the '-key' line that cancels it, or the refused value that replaced it."""
+    source = entry[tool + '_source'] or (entry.get('boot_cancelled_by') if tool == 'boot' else None)
     if source:
         path, line = source.rsplit(':', 1)
         value = [s['value'] for s in entry['settings'] if s['path'] == path and str(s['line']) == line]
-        return {'path': path, 'line': int(line), 'value': value[0] if value else entry[tool]}
+        return {'path': path, 'line': int(line), 'value': value[0] if value else None}
     later = [s for s in entry['settings'] if s[tool] and s['path'] != candidate]
     if later:
         return dict((k, later[-1][k]) for k in ('path', 'line', 'value'))
     return {'path': None, 'line': None, 'value': None}
-
-
-def _describe(blocker):
-    # type: (Dict[str, Any]) -> str
-    if blocker.get('path'):
-        return '%s:%s' % (blocker['path'], blocker['line'])
-    return '%s: not set (a -%s line or a refused value)' % (blocker['key'], blocker['key'])
 
 
 # ---------------------------------------------------------------- host side
@@ -1516,7 +1510,7 @@ def resolve_expected(expected, auto_size):
 
 def gather(keys, expected=None, profile_file=None, proc_sys='/proc/sys', root='/', auto=None, release=None,
            meminfo='/proc/meminfo', tools=None):
-    # type: (List[str], Optional[Dict[str, Any]], Optional[str], str, str, Optional[Dict[str, int]], Optional[str], str, Optional[Dict[str, Any]]) -> Dict[str, Any]
+    # type: (List[str], Optional[Dict[str, Any]], Optional[str], str, str, Optional[Dict[str, int]], Optional[str], str, Optional[Dict]) -> Dict[str, Any]
     """Everything the audit and the profile need about the host's sysctl state, in one pass.
 
     ``tools`` overrides detect_tools() (tests, the differential test).

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: (c) harden-tcp contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -14,7 +13,7 @@ sysctl_runner.py with the module's own plugins/module_utils/tcp_sysctl.py.
 Prints the seed and, per release, trees, checks and agreements per tool; any
 disagreement prints its tree and fails (exit 1).
 
-usage: sysctl_differential.py [--seed N] [--trees N] [--releases bullseye,bookworm,trixie] [--trees-file F]
+usage: python3 sysctl_differential.py [--seed N] [--trees N] [--releases bullseye,bookworm,trixie] [--trees-file F]
     --trees-file: run these trees (a JSON list, sysctl_trees.py's format) instead of generated ones.
 Environment: HARDEN_TCP_RUN_ID names the containers (default harden-tcp).
 """
@@ -59,7 +58,7 @@ def run_release(release: str, trees: list, workdir: Path, run_id: str) -> dict:
            '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined',
            '-v', '%s:%s:ro' % (workdir, MOUNT), '%s:%s' % (IMAGE, release), '/bin/sh', '-c', CONTAINER_CMD)
     try:
-        for _ in range(100):  # the mounts take a moment
+        for _attempt in range(100):  # the mounts take a moment
             if docker('exec', name, 'grep', '-q', ' /proc/sys/net proc rw', '/proc/self/mounts', check=False).returncode == 0:
                 break
             time.sleep(0.1)
@@ -86,7 +85,7 @@ def describe_tree(tree: dict) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--seed', type=int, default=int(os.environ.get('SEED') or random.SystemRandom().randrange(10 ** 6)))
     parser.add_argument('--trees', type=int, default=int(os.environ.get('TREES') or 100))
     parser.add_argument('--releases', default=','.join(sysctl_trees.RELEASES))
@@ -136,8 +135,8 @@ def main() -> int:
             release, kernel['keys'], kernel['writes'], kernel['agree'], kernel['ambiguous']))
         for item in kernel['disagreements']:
             failed += 1
-            print('  kernel %s <- %r: module %r, real %r (before %r)' % (item['key'], item['value'], item['model'],
-                                                                      item['real'], item['before']))
+            print('  kernel %s <- %r: module %r, real %r (before %r)' % (
+                item['key'], item['value'], item['model'], item['real'], item['before']))
         for result in bad:
             failed += 1
             tree = [t for t in batches[release] if t['name'] == result['name']][0]

@@ -137,7 +137,7 @@ def line_for(rng: random.Random, keys: List[str]) -> str:
 
 def content_for(rng: random.Random, keys: List[str]) -> str:
     """A file's text: a few lines joined with mostly plain line ends."""
-    lines = [line_for(rng, keys) for _ in range(rng.randint(1, 7))]
+    lines = [line_for(rng, keys) for _line in range(rng.randint(1, 7))]
     text = ''
     for index, line in enumerate(lines):
         end = rng.choice(['\n'] * 14 + ['\r\n', '\r', '\x00', '\n\n'])
@@ -153,7 +153,7 @@ def random_tree(seed: int, index: int, release: str) -> Dict:
     keys = rng.sample(KEYS, rng.randint(1, len(KEYS)))
     entries: List[Dict] = []
     used = set()
-    for _ in range(rng.randint(1, 9)):
+    for _entry in range(rng.randint(1, 9)):
         directory = rng.choice(DIRS)
         name = rng.choice(NAMES[:15] * 3 + NAMES[15:])
         path = directory + '/' + name
@@ -301,8 +301,26 @@ def edge_trees() -> List[Dict]:
     return [{'name': 'edge-' + name, 'entries': entries} for name, entries in cases.items()]
 
 
+def _name(entry: Dict) -> str:
+    return entry['path'].rsplit('/', 1)[-1]
+
+
+def _masked(tree: Dict) -> bool:
+    names = [_name(e) for e in tree['entries'] if e['path'].rsplit('/', 1)[0] in DIRS]
+    return len(names) != len(set(names))
+
+
+def _text(tree: Dict, test) -> bool:
+    return any(test(line) for e in tree['entries'] for line in e.get('content', '').replace('\r', '\n').split('\n'))
+
+
+def _duplicates(tree: Dict) -> bool:
+    keys = [line.split('=')[0].strip(' -\t') for e in tree['entries'] for line in e.get('content', '').split('\n') if '=' in line]
+    return len(keys) != len(set(keys))
+
+
 FEATURES = {
-    'masking (a name in two directories)': lambda t: _masked(t),
+    'masking (a name in two directories)': _masked,
     'link to /dev/null': lambda t: any(e.get('target') == '/dev/null' for e in t['entries']),
     'dangling link': lambda t: any(e.get('target', '').startswith('/nonexistent') for e in t['entries']),
     'directory named *.conf': lambda t: any(e['type'] == 'dir' for e in t['entries']),
@@ -321,27 +339,9 @@ FEATURES = {
     'comment': lambda t: _text(t, lambda line: line.strip().startswith(('#', ';'))),
     'trailing text after a value': lambda t: _text(t, lambda line: '#' in line.split('=', 1)[-1] and '=' in line),
     'refused value': lambda t: _text(t, lambda line: any(line.rstrip().endswith(' = ' + v) for v in ('7', '"1"', '0#off', '256'))),
-    'duplicate key': lambda t: _duplicates(t),
+    'duplicate key': _duplicates,
     'CR, NUL, \\v or \\f': lambda t: any(c in e.get('content', '') for e in t['entries'] for c in '\r\x00\v\f'),
 }
-
-
-def _name(entry: Dict) -> str:
-    return entry['path'].rsplit('/', 1)[-1]
-
-
-def _masked(tree: Dict) -> bool:
-    names = [_name(e) for e in tree['entries'] if e['path'].rsplit('/', 1)[0] in DIRS]
-    return len(names) != len(set(names))
-
-
-def _text(tree: Dict, test) -> bool:
-    return any(test(line) for e in tree['entries'] for line in e.get('content', '').replace('\r', '\n').split('\n'))
-
-
-def _duplicates(tree: Dict) -> bool:
-    keys = [line.split('=')[0].strip(' -\t') for e in tree['entries'] for line in e.get('content', '').split('\n') if '=' in line]
-    return len(keys) != len(set(keys))
 
 
 def feature_counts(trees: List[Dict]) -> Dict[str, int]:

@@ -488,9 +488,17 @@ def test_drop_in_beats_systemd_but_not_procps_sysctl_conf(tmp_path):
 
 
 def test_drop_in_exclusion_line_later_is_beaten_by_renaming(tmp_path):
+    """A later '-key' line cancels the drop-in's assignment in systemd-sysctl (procps ignores it)."""
     found = plan(tmp_path, {E + '90-x.conf': '-%s\n' % R})
     assert found['winning_file'] == '/etc/sysctl.d/zz-harden-tcp.conf'
+    assert found['overridden_by'] == {R: [{'path': '/etc/sysctl.d/90-x.conf', 'line': 1, 'value': None, 'tools': ['boot']}]}
     assert found['unbeaten'] == {'boot': [], 'system': []}
+
+
+def test_cancelled_key_names_the_line(tmp_path):
+    root = make_root(tmp_path, {E + '50-a.conf': '%s = 1\n' % R, E + '60-b.conf': '-%s\n' % R})
+    model = ts.predict([R], dict(TOOLS['S257'], tuned=False), ts.Tree(root), ts.ProcSys(make_proc(tmp_path)))['keys'][R]
+    assert (model['boot'], model['boot_cancelled_by']) == (None, '/etc/sysctl.d/60-b.conf:1')
 
 
 def test_drop_in_cannot_beat_a_name_after_zs(tmp_path):

@@ -53,7 +53,9 @@ ST_RDONLY = getattr(os, 'ST_RDONLY', 1)
 
 # Bounds on what one host makes the module read.
 MAX_FILE_BYTES = 8 * 1024 * 1024
+MAX_TOTAL_BYTES = 64 * 1024 * 1024
 MAX_FILES = 1000
+MAX_SETTINGS = 100  # per key in the result: the last ones
 MAX_GLOB_MATCHES = 100000
 # systemd-sysctl stops reading a file at a line this long (LONG_LINE_MAX, -ENOBUFS).
 LONG_LINE_MAX = 1024 * 1024
@@ -568,16 +570,17 @@ class Tree(object):
     optional overlay ``{path: bytes, or None for removed}`` that answers "what if the
     drop-in were there"."""
 
-    def __init__(self, root='/', overlay=None):
-        # type: (str, Optional[Dict[str, Optional[bytes]]]) -> None
+    def __init__(self, root='/', overlay=None, cache=None):
+        # type: (str, Optional[Dict[str, Optional[bytes]]], Optional[Dict[str, Any]]) -> None
         self.root = root or '/'
         self.overlay = dict((posixpath.normpath(path), content) for path, content in (overlay or {}).items())
+        self.cache = {'bytes': 0} if cache is None else cache  # file contents, shared with overlays
 
     def with_overlay(self, overlay):
         # type: (Dict[str, Optional[bytes]]) -> Tree
         merged = dict(self.overlay)
         merged.update(overlay)
-        return Tree(self.root, merged)
+        return Tree(self.root, merged, self.cache)
 
     def real(self, path):
         # type: (str) -> str
@@ -641,11 +644,16 @@ class Tree(object):
             return ''
         if kind != 'file':
             return None
-        try:
-            with open(self.real(path), 'rb') as handle:
-                return handle.read(MAX_FILE_BYTES).decode('latin-1')
-        except (IOError, OSError):
-            return None
+        if path not in self.cache:
+            try:
+                with open(self.real(path), 'rb') as handle:
+                    self.cache[path] = handle.read(MAX_FILE_BYTES).decode('latin-1')
+            except (IOError, OSError):
+                self.cache[path] = None
+            self.cache['bytes'] += len(self.cache[path] or '')
+            if self.cache['bytes'] > MAX_TOTAL_BYTES:
+                raise ValueError('the sysctl configuration files hold more than %d MiB' % (MAX_TOTAL_BYTES // 2 ** 20))
+        return self.cache[path]
 
 
 def to_bytes(name):
@@ -730,14 +738,14 @@ class Writes(object):
         normpath does when every component exists)."""
         return posixpath.normpath('/' + rel).lstrip('/') in self.wanted
 
-    def write(self, rel, value, origin, newline=True, target=None):
-        # type: (str, str, Dict[str, Any], bool, Optional[str]) -> None
-        if target is None:
-            if not self.could_reach(rel):
-                return
-            target = self.proc.target(rel)
-            if target is None or target not in self.wanted:
-                return
+    def write(self, rel, value, origin, newline=True):
+        # type: (str, str, Dict[str, Any], bool) -> None
+        """A tool writes ``value`` to /proc/sys/``rel``: record what the kernel keeps."""
+        if not self.could_reach(rel):
+            return
+        target = self.proc.target(rel)
+        if target is None or target not in self.wanted:
+            return
         stored, reason = self.proc.store(target, value, self.current.get(target), newline)
         if stored is not None:
             self.current[target] = stored
@@ -1155,7 +1163,8 @@ def tuned_writes(tree, proc, writes):
             if text is None:
                 continue
             text = text.encode('latin-1').decode('utf-8', 'replace')
-            for number, line in enumerate(text.splitlines(), start=1):
+            # Python's universal newlines: '\n', '\r\n' and '\r' end a line.
+            for number, line in enumerate(text.replace('\r\n', '\n').replace('\r', '\n').split('\n'), start=1):
                 line = line.strip()
                 if not line or line[0] in '#;' or '=' not in line:
                     continue
@@ -1283,12 +1292,14 @@ def predict(keys, tools, tree, proc, runtime=None):
             entry[tool] = winner['stored'] if winner else None
             entry[tool + '_source'] = _source(winner)
         # A '-key' line after the last assignment: systemd-sysctl never writes the key.
-        entry['boot_cancelled_by'] = runs['boot'].cancels.get(target) if 'boot' in runs and not entry['boot'] else None
-        entry['settings'] = _settings(runs, target, proc)
-        stored = set(s['stored'] for s in entry['settings'] if s['stored'] is not None)
+        entry['boot_cancelled_by'] = runs['boot'].cancels.get(target) if 'boot' in runs and entry['boot'] is None else None
+        settings = _settings(runs, target, proc)
+        stored = set(s['stored'] for s in settings if s['stored'] is not None)
         entry['conflicting'] = len(stored) > 1
         entry['rejected'] = [dict((k, s[k]) for k in ('path', 'line', 'value', 'reason', 'boot', 'system'))
-                             for s in entry['settings'] if s['stored'] is None and (s['boot'] or s['system'])]
+                             for s in settings if s['stored'] is None and (s['boot'] or s['system'])][-MAX_SETTINGS:]
+        entry['settings'] = settings[-MAX_SETTINGS:]
+        entry['settings_omitted'] = len(settings) - len(entry['settings'])
         result['keys'][key] = entry
     return result
 
@@ -1552,4 +1563,16 @@ def gather(keys, expected=None, profile_file=None, proc_sys='/proc/sys', root='/
     if plan is not None:
         result['profile'] = dict((k, plan[k]) for k in ('winning_file', 'own_files', 'rivals', 'unbeaten'))
         result['profile']['file'] = profile_file
-    return result
+    return printable(result)
+
+
+def printable(data):
+    # type: (Any) -> Any
+    """The result with file names that are not UTF-8 made printable (JSON cannot carry them)."""
+    if isinstance(data, dict):
+        return dict((printable(k), printable(v)) for k, v in data.items())
+    if isinstance(data, list):
+        return [printable(item) for item in data]
+    if isinstance(data, str):
+        return data.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')
+    return data

@@ -56,7 +56,8 @@ sysctl:
     - One entry per requested key (dotted). C(boot) and C(system) are the values as the kernel stores them (null - the
       tool does not set the key), C(boot_source) and C(system_source) their C(path:line); C(boot_cancelled_by) names
       the C(-key) line that keeps systemd-sysctl from writing the key; C(settings) lists every line that sets the key
-      with what the kernel keeps (C(stored)) and which tool writes it; C(rejected) the written values the kernel refuses.
+      with what the kernel keeps (C(stored)) and which tool writes it (the last 100; C(settings_omitted) counts the
+      others); C(rejected) the written values the kernel refuses.
   type: dict
   returned: always
   sample:
@@ -71,6 +72,7 @@ sysctl:
       system_source: /etc/sysctl.d/60-harden-tcp.conf:3
       settings: [{path: /etc/sysctl.d/60-harden-tcp.conf, line: 3, value: "1", stored: "1", reason: null,
                   boot: true, system: true}]
+      settings_omitted: 0
       conflicting: false
       rejected: []
       overridden_by: []

@@ -25,6 +25,8 @@ REUSE = 'net.ipv4.tcp_tw_reuse'
 TIMESTAMPS = 'net.ipv4.tcp_timestamps'
 RECYCLE = 'net.ipv4.tcp_tw_recycle'
 BUCKETS = 'net.ipv4.tcp_max_tw_buckets'
+# A host's output is not trusted to be small: at most this many TW-SYSCTL-012 per key.
+MAX_REJECTED_FINDINGS = 10
 # The keys the profile manages: boot and sysctl --system must agree on them (TW-SYSCTL-011).
 PROFILE_SYSCTL_KEYS = (REUSE, TIMESTAMPS, RECYCLE, BUCKETS)
 
@@ -116,7 +118,7 @@ def sysctl_findings(sysctl, expected=None, tools=None):
                 _tool_name(tools, 'system'),
                 '%s (%s)' % (system, entry.get('system_source')) if system is not None else 'no change (no setting applies)'),
                 entry.get('boot_source') or entry.get('system_source')))
-        for refused in entry.get('rejected') or []:
+        for refused in (entry.get('rejected') or [])[:MAX_REJECTED_FINDINGS]:
             source = '%s:%s' % (refused['path'], refused['line'])
             found.append(finding('TW-SYSCTL-012', '%s = %s at %s: the kernel refuses it (%s); written by %s, it leaves '
                                  'the key at the value it had before' % (key, refused['value'], source,

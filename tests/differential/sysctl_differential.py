@@ -14,7 +14,8 @@ Prints the seed and, per release, trees, checks and agreements per tool; any
 disagreement prints its tree and fails (exit 1).
 
 usage: python3 sysctl_differential.py [--seed N] [--trees N] [--releases bullseye,bookworm,trixie] [--trees-file F]
-    --trees-file: run these trees (a JSON list, sysctl_trees.py's format) instead of generated ones.
+    --trees-file: run these trees instead of generated ones: a JSON list of trees (sysctl_trees.py's format), or
+    {"sentinels": {key: value}, "trees": [...]} to read other per-netns net.ipv4 keys.
 Environment: HARDEN_TCP_RUN_ID names the containers (default harden-tcp).
 """
 
@@ -49,10 +50,10 @@ def docker(*args: str, check: bool = True, capture: bool = True) -> subprocess.C
                           stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE if capture else None)
 
 
-def run_release(release: str, trees: list, workdir: Path, run_id: str) -> dict:
+def run_release(release: str, trees: list, sentinels: dict, workdir: Path, run_id: str) -> dict:
     """Start the release's container, run its batch, stop it; the runner's report."""
     batch = workdir / ('batch-%s.json' % release)
-    batch.write_text(json.dumps({'sentinels': sysctl_trees.SENTINELS, 'trees': trees}))
+    batch.write_text(json.dumps({'sentinels': sentinels, 'trees': trees}))
     name = '%s-sysctl-diff-%s-%d' % (run_id, release, os.getpid())
     docker('run', '-d', '--rm', '--name', name, '--network', 'none', '--cap-add', 'NET_ADMIN', '--cap-add', 'SYS_ADMIN',
            '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined',
@@ -94,23 +95,28 @@ def main() -> int:
     releases = args.releases.split(',')
     run_id = os.environ.get('HARDEN_TCP_RUN_ID', 'harden-tcp')
     started = time.monotonic()
-    print('sysctl differential: seed %d, %s random trees per release plus %d edge cases' % (
-        args.seed, args.trees, len(sysctl_trees.edge_trees())), flush=True)
+    if args.trees_file:
+        print('sysctl differential: trees from %s' % args.trees_file, flush=True)
+    else:
+        print('sysctl differential: seed %d, %s random trees per release plus %d edge cases' % (
+            args.seed, args.trees, len(sysctl_trees.edge_trees())), flush=True)
     workdir = Path(tempfile.mkdtemp(prefix='harden-tcp-sysctl-diff-'))
     workdir.chmod(0o755)
     try:
         shutil.copy(ROOT / 'plugins' / 'module_utils' / 'tcp_sysctl.py', workdir / 'tcp_sysctl.py')
         shutil.copy(HERE / 'sysctl_runner.py', workdir / 'sysctl_runner.py')
-        batches = {}
+        batches, sentinels = {}, sysctl_trees.SENTINELS
         for release in releases:
             if args.trees_file:
-                batches[release] = json.loads(args.trees_file.read_text())
+                given = json.loads(args.trees_file.read_text())
+                batches[release] = given['trees'] if isinstance(given, dict) else given
+                sentinels = given.get('sentinels', sentinels) if isinstance(given, dict) else sentinels
             else:
                 batches[release] = sysctl_trees.trees_for(args.seed, args.trees, release)
         counts = sysctl_trees.feature_counts([tree for trees in batches.values() for tree in trees])
         print('trees per feature (all releases): ' + ', '.join('%s %d' % item for item in counts.items()), flush=True)
         with ThreadPoolExecutor(len(releases)) as pool:
-            futures = dict((release, pool.submit(run_release, release, batches[release], workdir, run_id))
+            futures = dict((release, pool.submit(run_release, release, batches[release], sentinels, workdir, run_id))
                            for release in releases)
             reports = dict((release, future.result()) for release, future in futures.items())
     finally:
@@ -148,8 +154,9 @@ def main() -> int:
             print(describe_tree(tree))
             for tool, output in result['output'].items():
                 print('  %s rc %d: %s' % (tool, output['rc'], output['text'].strip().replace('\n', '\n    ')))
-    print('sysctl differential: seed %d, %s, %.0fs wall' % (
-        args.seed, 'FAILED: %d disagreements' % failed if failed else 'no disagreement', time.monotonic() - started))
+    print('sysctl differential: %s, %s, %.0fs wall' % (
+        'trees from %s' % args.trees_file if args.trees_file else 'seed %d' % args.seed,
+        'FAILED: %d disagreements' % failed if failed else 'no disagreement', time.monotonic() - started))
     return 1 if failed else 0
 
 

@@ -401,6 +401,19 @@ def test_settings_list_every_line_with_what_the_kernel_keeps(tmp_path):
     assert reuse['conflicting']
 
 
+def test_a_host_cannot_make_the_result_unbounded_or_unprintable(tmp_path):
+    files = {E + '50-a.conf': ''.join('%s = %d\n' % (R, 3 + n % 2) for n in range(150)),
+             E + os.fsdecode(b'\xe9t\xe9.conf'): '%s = 1\n' % T}  # a name that is not UTF-8
+    root = make_root(tmp_path, files)
+    found = ts.gather([R, T], proc_sys=make_proc(tmp_path), root=root, tools=dict(TOOLS['S252'], **TOOLS['P4']))
+    reuse = found['sysctl'][R]
+    assert (len(reuse['settings']), reuse['settings_omitted'], len(reuse['rejected'])) == (100, 50, 100)
+    assert reuse['settings'][-1]['line'] == 150
+    assert found['sysctl'][T]['boot_source'] == '/etc/sysctl.d/\ufffdt\ufffd.conf:1'
+    with pytest.raises(ValueError):
+        ts.Tree(root, cache={'bytes': ts.MAX_TOTAL_BYTES}).read('/' + E + '50-a.conf')
+
+
 # ------------------------------------------------------------------ tuned
 
 

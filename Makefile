@@ -23,7 +23,7 @@ endif
 INVENTORY ?= inventories/local
 ANSIBLE_ARGS ?=
 
-.PHONY: help harden audit test lint sanity unit molecule images docker venv docs collection clean
+.PHONY: help harden audit test lint sanity unit differential molecule images docker venv docs collection clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -59,10 +59,15 @@ sanity: venv ## ansible-test sanity on the collection, every target Python found
 unit: venv ## pytest: unit and namespace integration tests
 	python -m pytest
 
+# The sysctl model against the real systemd-sysctl and sysctl --system, one container per
+# release; SEED=n replays a run, TREES=n sets the random trees per release.
+differential: venv images ## sysctl boot/system predictions vs the real tools on random trees (Debian 11/12/13)
+	python tests/differential/sysctl_differential.py $(if $(SEED),--seed $(SEED)) --trees $(or $(TREES),150)
+
 molecule: venv images ## Every Molecule scenario (or only SCENARIO=name): converge, idempotence, verify
 	molecule test $(if $(SCENARIO),--scenario-name $(SCENARIO),--all)
 
-test: venv images lint unit molecule ## Everything CI runs, in order, stopping at the first failure
+test: venv images lint unit differential molecule ## Everything CI runs, in order, stopping at the first failure
 
 docs: venv ## Regenerate the README's finding catalogue table from the catalogue
 	python scripts/catalogue_table.py --write

@@ -15,9 +15,9 @@ short_description: Everything the TIME_WAIT audit observes on a host, in one cal
 version_added: "1.0.0"
 description:
   - The observe step of roles/tcp_audit in a single round trip, so a fleet audit costs one module call per host.
-  - Returns what M(harden_tcp.tcp.tcp_sysctl_info) returns for the profile keys (runtime and boot values, the files that set
-    them, MemTotal, kernel, a read-only C(/proc/sys)), the C(timewait) dictionary of M(harden_tcp.tcp.tcp_timewait_info), and
-    the output of C(nginx -v -T -q) for the controller-side nginx audit.
+  - Returns what M(harden_tcp.tcp.tcp_sysctl_info) returns for the profile keys (runtime values, the values at next boot and
+    under C(sysctl --system) with the files that set them, MemTotal, kernel, a read-only C(/proc/sys)), the C(timewait)
+    dictionary of M(harden_tcp.tcp.tcp_timewait_info), and the output of C(nginx -v -T -q) for the controller-side nginx audit.
   - Both cores are the ones those modules use (plugins/module_utils/tcp_sysctl.py, plugins/module_utils/tcp_timewait.py); this
     entry point only combines them.
   - Read-only; always C(changed=false); supports check mode.
@@ -59,9 +59,18 @@ sysctl:
   type: dict
   returned: always
 files:
-  description: Sysctl files that apply at boot, in the order they apply.
+  description: Sysctl files the boot's tool reads, in the order it reads them.
   type: list
   elements: str
+  returned: always
+system_files:
+  description: Sysctl files C(sysctl --system) reads, in the order it reads them.
+  type: list
+  elements: str
+  returned: always
+sysctl_tools:
+  description: Which tools apply sysctl files here, as M(harden_tcp.tcp.tcp_sysctl_info) returns it.
+  type: dict
   returned: always
 proc_sys_writable:
   description: C(/proc/sys) is not mounted read-only.
@@ -84,7 +93,7 @@ container:
   type: str
   returned: always
 profile:
-  description: C({file, rivals, winning_file, own_files}), as M(harden_tcp.tcp.tcp_sysctl_info) returns it.
+  description: C({file, rivals, winning_file, own_files, unbeaten}), as M(harden_tcp.tcp.tcp_sysctl_info) returns it.
   type: dict
   returned: when profile_file is set
 timewait:

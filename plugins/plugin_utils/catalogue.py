@@ -71,7 +71,8 @@ CATALOGUE = {
     'TW-SYSCTL-007': {
         'severity': 'medium',
         'title': 'runtime value differs from the value set at boot',
-        'rule': 'A key\'s runtime value differs from the value the sysctl configuration files give it at boot.',
+        'rule': 'A key\'s runtime value differs from the value it gets at next boot: what systemd-sysctl applies where '
+                'systemd runs the boot (then tuned), else what sysctl --system applies.',
         'remediation': 'Persist the intended value in a sysctl.d drop-in (harden-tcp.yml does) or remove the stale '
                        'setting, so a reboot does not change it.',
     },
@@ -95,6 +96,23 @@ CATALOGUE = {
         'rule': '/proc/sys is mounted read-only in the host\'s network namespace, so the profile cannot be applied.',
         'remediation': 'Give the container a writable /proc/sys for its network namespace (for example remount it '
                        'read-write, or set the keys with the runtime\'s --sysctl option).',
+    },
+    'TW-SYSCTL-011': {
+        'severity': 'medium',
+        'title': 'a reboot and sysctl --system give a profile key different values',
+        'rule': 'For tcp_tw_reuse, tcp_timestamps, tcp_tw_recycle or tcp_max_tw_buckets, the value at next boot '
+                '(systemd-sysctl) differs from what running sysctl --system (procps) sets, for example through '
+                '/etc/sysctl.conf, which only procps reads (Debian 13), or a -key line, which only systemd obeys.',
+        'remediation': 'Make the files agree for both tools: remove the setting only one of them applies (the detail '
+                       'names both sources), or run tcp_profile with tcp_profile_fix_conflicts: true.',
+    },
+    'TW-SYSCTL-012': {
+        'severity': 'medium',
+        'title': 'the kernel refuses a value in a sysctl file',
+        'rule': 'A line that systemd-sysctl or sysctl --system writes holds a value the kernel refuses for that key '
+                '(out of range, a quote, "0#off", a comma). Source: the file and line.',
+        'remediation': 'Fix or remove the line: the key keeps its previous value (systemd-sysctl writes only the '
+                       'last value of a key, so a refused last value drops an earlier good one).',
     },
     'TW-TABLE-001': {
         'severity': 'medium',

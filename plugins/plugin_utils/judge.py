@@ -25,6 +25,10 @@ REUSE = 'net.ipv4.tcp_tw_reuse'
 TIMESTAMPS = 'net.ipv4.tcp_timestamps'
 RECYCLE = 'net.ipv4.tcp_tw_recycle'
 BUCKETS = 'net.ipv4.tcp_max_tw_buckets'
+# A host's output is not trusted to be small: at most this many TW-SYSCTL-012 per key.
+MAX_REJECTED_FINDINGS = 10
+# The keys the profile manages: boot and sysctl --system must agree on them (TW-SYSCTL-011).
+PROFILE_SYSCTL_KEYS = (REUSE, TIMESTAMPS, RECYCLE, BUCKETS)
 
 DEFAULT_THRESHOLDS = {'bucket_utilization': 0.8, 'port_pressure': 0.5}
 
@@ -38,13 +42,35 @@ def _settings_text(settings):
     return ', '.join('%s:%s=%s' % (s['path'], s['line'], s['value']) for s in settings)
 
 
-def sysctl_findings(sysctl, expected=None):
+def _tool_name(tools, which):
+    """'systemd-sysctl 252' / 'sysctl --system (procps 4.0.2)' for a finding's detail."""
+    tool = (tools or {}).get(which) or {}
+    if not tool.get('tool'):
+        return 'the boot' if which == 'boot' else 'sysctl --system'
+    if tool['tool'] == 'systemd-sysctl':
+        return 'systemd-sysctl %s' % (tool.get('version') or '')
+    return 'sysctl --system (procps %s)' % (tool.get('version') or '?')
+
+
+def _boot_by(entry, tools):
+    """Who sets a key's boot value: tuned's profile, or the boot's sysctl tool."""
+    return 'tuned' if (entry.get('boot_source') or '').startswith('tuned:') else _tool_name(tools, 'boot')
+
+
+def _writers(setting, tools):
+    names = [_tool_name(tools, which) for which in ('boot', 'system') if setting.get(which)]
+    return ' and '.join(names) or 'no tool'
+
+
+def sysctl_findings(sysctl, expected=None, tools=None):
     """Findings about the sysctl keys.
 
     ``sysctl``: the ``sysctl`` dict of tcp_sysctl_info (key -> {present, runtime,
-    boot, boot_source, settings, conflicting, ...}); ``expected``: key -> value the
-    profile wants (None or absent: not judged). tcp_tw_recycle's expectation only
-    applies where the key exists.
+    boot, boot_source, system, system_source, settings, conflicting, rejected, ...});
+    ``expected``: key -> value the profile wants (None or absent: not judged).
+    tcp_tw_recycle's expectation only applies where the key exists. ``tools``: the
+    ``sysctl_tools`` of tcp_sysctl_info (which tool sets the keys at boot and whether
+    ``sysctl --system`` exists), for the wording and for TW-SYSCTL-011.
     """
     expected = dict((k, fold(v)) for k, v in (expected or {}).items() if v is not None)
     found = []
@@ -53,8 +79,13 @@ def sysctl_findings(sysctl, expected=None):
         if _runtime(sysctl, RECYCLE) == '1':
             found.append(finding('TW-SYSCTL-001', '%s is 1 at runtime' % RECYCLE, recycle.get('boot_source')))
         elif fold(recycle.get('boot')) == '1':
-            found.append(finding('TW-SYSCTL-001', '%s is 0 now but %s sets it to 1 at next boot'
-                                 % (RECYCLE, recycle.get('boot_source')), recycle.get('boot_source')))
+            found.append(finding('TW-SYSCTL-001', '%s is 0 now but %s sets it to 1 at next boot (%s)'
+                                 % (RECYCLE, recycle.get('boot_source'), _boot_by(recycle, tools)),
+                                 recycle.get('boot_source')))
+        elif fold(recycle.get('system')) == '1':
+            found.append(finding('TW-SYSCTL-001', '%s is 0 now but %s sets it to 1 whenever %s runs'
+                                 % (RECYCLE, recycle.get('system_source'), _tool_name(tools, 'system')),
+                                 recycle.get('system_source')))
         found.append(finding('TW-SYSCTL-002', '%s exists (kernel older than 4.12 or a backport); runtime %s'
                              % (RECYCLE, _runtime(sysctl, RECYCLE))))
     reuse, stamps = _runtime(sysctl, REUSE), _runtime(sysctl, TIMESTAMPS)
@@ -75,8 +106,24 @@ def sysctl_findings(sysctl, expected=None):
                                  entry.get('boot_source')))
         boot = fold(entry.get('boot'))
         if entry.get('present') and boot is not None and runtime != boot:
-            found.append(finding('TW-SYSCTL-007', '%s is %s at runtime but %s at next boot (%s)'
-                                 % (key, runtime, boot, entry.get('boot_source')), entry.get('boot_source')))
+            found.append(finding('TW-SYSCTL-007', '%s is %s at runtime but %s at next boot (%s, by %s)'
+                                 % (key, runtime, boot, entry.get('boot_source'), _boot_by(entry, tools)),
+                                 entry.get('boot_source')))
+        system = fold(entry.get('system'))
+        if (key in PROFILE_SYSCTL_KEYS and entry.get('present') and (tools or {}).get('system')
+                and (tools.get('boot') or {}).get('tool') and system != boot):
+            found.append(finding('TW-SYSCTL-011', '%s: a reboot gives %s but running %s gives %s' % (
+                key, '%s (%s, by %s)' % (boot, entry.get('boot_source'), _boot_by(entry, tools))
+                if boot is not None else 'the kernel default (no setting applies at boot)',
+                _tool_name(tools, 'system'),
+                '%s (%s)' % (system, entry.get('system_source')) if system is not None else 'no change (no setting applies)'),
+                entry.get('boot_source') or entry.get('system_source')))
+        for refused in (entry.get('rejected') or [])[:MAX_REJECTED_FINDINGS]:
+            source = '%s:%s' % (refused['path'], refused['line'])
+            found.append(finding('TW-SYSCTL-012', '%s = %s at %s: the kernel refuses it (%s); written by %s, it leaves '
+                                 'the key at the value it had before' % (key, refused['value'], source,
+                                                                         refused.get('reason'), _writers(refused, tools)),
+                                 source))
         settings = entry.get('settings') or []
         if entry.get('conflicting'):
             found.append(finding('TW-SYSCTL-008', '%s is set to different values: %s; %s wins at boot'
@@ -125,7 +172,7 @@ def tcp_findings(sysctl_info, timewait=None, expected=None, thresholds=None, ext
     """
     if expected is None:
         expected = expected_from(sysctl_info)
-    found = sysctl_findings(sysctl_info.get('sysctl') or {}, expected)
+    found = sysctl_findings(sysctl_info.get('sysctl') or {}, expected, sysctl_info.get('sysctl_tools'))
     if sysctl_info.get('proc_sys_writable') is False:
         found.append(finding('TW-SYSCTL-010', '/proc/sys is mounted read-only in this network namespace%s'
                              % (' (%s container)' % sysctl_info['container'] if sysctl_info.get('container') else '')))
@@ -181,8 +228,11 @@ def tcp_audit_record(sysctl_info, timewait=None, expected=None, thresholds=None,
             'writable': bool(entry.get('writable')),
             'boot': fold(entry.get('boot')),
             'boot_source': entry.get('boot_source'),
+            'system': fold(entry.get('system')),
+            'system_source': entry.get('system_source'),
             'settings': entry.get('settings') or [],
             'conflicting': bool(entry.get('conflicting')),
+            'rejected': entry.get('rejected') or [],
             'expected': want,
         }
     findings = tcp_findings(sysctl_info, timewait, expected, thresholds, nginx.get('findings'))
@@ -195,6 +245,7 @@ def tcp_audit_record(sysctl_info, timewait=None, expected=None, thresholds=None,
         'memtotal_mb': sysctl_info.get('memtotal_mb'),
         'container': sysctl_info.get('container'),
         'proc_sys_writable': sysctl_info.get('proc_sys_writable'),
+        'sysctl_tools': sysctl_info.get('sysctl_tools'),
         'sysctl': sysctl,
         'timewait': timewait or {},
         'nginx': {'present': bool(nginx.get('present')), 'version': nginx.get('version')},

@@ -86,9 +86,9 @@ def table(totals: Dict[str, Dict[str, int]], entry_count: int) -> str:
         row = totals.get(finding_id, {'labels': 0, 'found': 0, 'true': 0})
         for field in overall:
             overall[field] += row[field]
-        rows.append('| %s | %d | %d | %d | %s | %s |' % (finding_id, row['labels'], row['found'], row['true'],
-                                                        _ratio(row['true'], row['found']),
-                                                        _ratio(row['true'], row['labels'])))
+        rows.append('| %s | %d | %d | %d | %s | %s |' % (
+            finding_id, row['labels'], row['found'], row['true'], _ratio(row['true'], row['found']),
+            _ratio(row['true'], row['labels'])))
     rows.append('| all of the above | %d | %d | %d | %s | %s |' % (
         overall['labels'], overall['found'], overall['true'], _ratio(overall['true'], overall['found']),
         _ratio(overall['true'], overall['labels'])))

@@ -57,8 +57,8 @@ def _location(*lines, server=(), upstream=UPSTREAM):
 
 
 def _pass_line(*lines, server=(), upstream=UPSTREAM):
-    return '%s:%d' % (APP, upstream.count('\n') + len(server) + 2 + [i for i, line in enumerate(lines)
-                                                                    if '_pass ' in line][0] + 1)
+    position = [index for index, line in enumerate(lines) if '_pass ' in line][0]
+    return '%s:%d' % (APP, upstream.count('\n') + len(server) + 2 + position + 1)
 
 
 # -- the recorded fixture -------------------------------------------------------
@@ -428,8 +428,8 @@ def test_normalised_headers_are_accepted_too():
 def test_include_cycle_is_reported_and_not_followed():
     dump = _dump(('/etc/nginx/nginx.conf', 'events {}\nhttp {\n    include /etc/nginx/a.conf;\n}\n'),
                  ('/etc/nginx/a.conf', 'include /etc/nginx/a.conf;\nupstream app { server 10.0.0.1; }\n'))
-    assert _ids(audit.audit_nginx(dump, '1.22.1')) == [('TW-NGINX-001', '/etc/nginx/a.conf:2'),
-                                                        ('TW-NGINX-006', '/etc/nginx/a.conf:1')]
+    assert _ids(audit.audit_nginx(dump, '1.22.1')) == [
+        ('TW-NGINX-001', '/etc/nginx/a.conf:2'), ('TW-NGINX-006', '/etc/nginx/a.conf:1')]
 
 
 def test_host_printed_paths_are_never_opened_on_the_controller(tmp_path, monkeypatch):

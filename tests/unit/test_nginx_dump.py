@@ -225,8 +225,8 @@ def _hostile_dumps():
         'many files': _dump(('/etc/nginx/nginx.conf', 'http { include /etc/nginx/c/*; }'),
                             *[('/etc/nginx/c/%06d' % i, 'server{}') for i in range(size // 40)]),
         'deep includes': _dump(*[('/etc/nginx/%d' % i, 'include /etc/nginx/%d;' % (i + 1)) for i in range(size // 60)]),
-        'wild globs': _dump(('/etc/nginx/nginx.conf', 'http {' + ''.join('include /etc/*/c%d*;' % i
-                                                                           for i in range(size // 40)) + '}'),
+        'wild globs': _dump(('/etc/nginx/nginx.conf',
+                             'http {' + ''.join('include /etc/*/c%d*;' % i for i in range(size // 40)) + '}'),
                             *[('/etc/nginx/c/%06d' % i, '') for i in range(1000)]),
         'map entries': _dump(('/etc/nginx/nginx.conf', 'http { map $a $b {' + 'a b;' * (size // 4) + '} }')),
         'quotes and escapes': _dump(('/etc/nginx/nginx.conf', 'http {' + '"a" \'b\' c\\d;' * (size // 13) + '}')),
@@ -234,7 +234,8 @@ def _hostile_dumps():
         'one long statement': _dump(('/etc/nginx/nginx.conf', 'http { proxy_set_header' + ' a' * (size // 2)
                                      + ' "x")')),
         'many contexts': _many_contexts(1000, 1000),
-        'random bytes': _dump(('/etc/nginx/nginx.conf', ''.join(rng.choice('ab {};#"\'\\$\n\t()') for _ in range(size)))),
+        'random bytes': _dump(('/etc/nginx/nginx.conf',
+                               ''.join(rng.choice('ab {};#"\'\\$\n\t()') for _index in range(size)))),
     }
 
 

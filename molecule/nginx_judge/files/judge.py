@@ -35,7 +35,7 @@ class Case(object):
         self.description = description
         self.lines = []
         self.snippets = {}
-        self.pass_line = None
+        self.pass_line = 0
         self.upstream_lines = []
         self.path = '/'
         self.variable_host = False

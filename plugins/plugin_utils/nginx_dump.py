@@ -75,10 +75,10 @@ _AT_START = re.compile(r'%s*(?:(?P<stmt>(?P<first>%s)(?:%s+%s)*+%s*(?P<end>[;{])
 _IN_STATEMENT = re.compile(r'%s*(?:(?!)%s' % (_WS, _TOKENS), re.X)
 _ARGS = re.compile(_ARG)
 # Runs of what the audit never reads, stepped over in one match: whitespace,
-# comments that are not header lines, statements without escapes or "${"
-# (nginx keeps a "{" that follows "$" in the word)
-# whose directive is not kept, and blocks holding only those (except the
-# blocks read even when empty, and Lua blocks). Possessive: nothing to give back.
+# comments that are not header lines, statements whose directive is not kept
+# and that hold no escape and no "${" (nginx keeps a "{" that follows "$" in
+# the word), and blocks holding only those (except http, upstream, map and Lua
+# blocks). Possessive: nothing to give back.
 _PLAIN_WORD = r'''(?:[^ \t\r\n;{}#"'\\$]|\$(?!\{))[^ \t\r\n;{\\$]*+(?:\$(?!\{)[^ \t\r\n;{\\$]*+)*+'''
 _PLAIN_ARG = r'''(?:%s|"[^"\\]*"|'[^'\\]*')''' % _PLAIN_WORD
 _NOT_HEADER_COMMENT = r'\#(?!\ configuration\ file\ )[^\n]*'
@@ -90,6 +90,7 @@ _SKIP = re.compile(r'(?:[ \t\r\n]+|%s|%s|%s)*+' % (_NOT_HEADER_COMMENT, _PLAIN_S
 # Runs of two-argument map entries (kept as one span, read only when the audit needs the map).
 _MAP_RUN = re.compile(r'''(?:[ \t\r\n]+|%s|(?!include[ \t\r\n])%s[ \t\r\n]+%s[ \t\r\n]*;)*+'''
                       % (_NOT_HEADER_COMMENT, _ARG, _ARG), re.X)
+# A comment matches as a whole (group 1) so that nothing inside it is taken for an entry.
 _MAP_ENTRY = re.compile(r'(\#[^\n]*)|(%s)[ \t\r\n]+(%s)[ \t\r\n]*;' % (_ARG, _ARG))
 _ESCAPE = re.compile(r'\\(["\'\\tnr])')
 _ESCAPED = {'t': '\t', 'n': '\n', 'r': '\r'}

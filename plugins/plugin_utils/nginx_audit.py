@@ -52,6 +52,8 @@ MAX_STATEMENTS = 100000
 # Alternatives kept while resolving one header value, and the depth of map/set chains followed.
 MAX_ALTERNATIVES = 32
 MAX_DEPTH = 8
+# Characters of a finding's detail: names and values come from the host and may be huge.
+MAX_DETAIL = 1000
 
 _SCHEME = re.compile(r'^[^/]*?://')
 _VARIABLE = re.compile(r'\$(?:\{([A-Za-z0-9_]*)\}|([A-Za-z0-9_]*))')
@@ -173,6 +175,11 @@ class _Level(object):
         level.sets = tuple(sets)
         level.key = keys.setdefault((level.http_version, level.headers, level.keep_conn, level.sets), len(keys) + 1)
         return level
+
+
+def _bounded(detail):
+    """The detail, cut to MAX_DETAIL characters (control characters are kept: the report escapes them)."""
+    return detail if len(detail) <= MAX_DETAIL else detail[:MAX_DETAIL] + ' [cut]'
 
 
 def _source(statement, path):
@@ -357,7 +364,7 @@ class _Audit(object):
     def add(self, finding_id, detail, source, protocols=None):
         key = (finding_id, source)
         if key not in self.findings:
-            self.findings[key] = finding(finding_id, detail, source, protocols)
+            self.findings[key] = finding(finding_id, _bounded(detail), source, protocols)
 
     def run(self):
         main = next(iter(self.dump.files))
@@ -574,8 +581,8 @@ def audit_nginx(dump, version=None, min_keepalive_requests=1000):
         return [finding('TW-NGINX-006', 'nginx -T printed no configuration file.', None)]
     findings = _Audit(parsed, version, int(min_keepalive_requests)).run()
     for source, message in parsed.problems:
-        findings.append(finding('TW-NGINX-006', 'the nginx -T output is not what nginx prints for the '
-                                                'configuration it loads: %s.' % message, source))
+        findings.append(finding('TW-NGINX-006', _bounded('the nginx -T output is not what nginx prints for the '
+                                                         'configuration it loads: %s.' % message), source))
     if parsed.more_problems:
         findings.append(finding('TW-NGINX-006', '%d more problems of the same kind in the nginx -T output were not '
                                                 'listed one by one.' % parsed.more_problems, None))

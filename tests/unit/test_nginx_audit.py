@@ -440,6 +440,12 @@ def test_host_printed_paths_are_never_opened_on_the_controller(tmp_path, monkeyp
     assert list(tmp_path.iterdir()) == []
 
 
+def test_huge_names_do_not_make_huge_findings():
+    name = 'u' * 100000
+    finding = _only(_app('upstream %s {\n    server 10.0.0.1:80;\n}\n' % name), 'TW-NGINX-001')
+    assert len(finding['detail']) <= audit.MAX_DETAIL + 10 and finding['detail'].endswith('[cut]')
+
+
 def test_control_characters_in_names_survive_into_findings():
     findings = _app('upstream "a\x1b[31mb" {\n    server 10.0.0.1:80;\n}\n')
     assert '"a\x1b[31mb"' in _only(findings, 'TW-NGINX-001')['detail']

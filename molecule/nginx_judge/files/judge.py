@@ -172,8 +172,8 @@ def fixed_specs():
 CONNECTION_VALUES = ['""', '""', '""', 'close', 'Close', 'keep-alive', '"Keep-Alive"', 'upgrade', 'Upgrade',
                      '"upgrade, close"', '"keep-alive, Upgrade"', '$http_connection']
 MAP_BODIES = [["    default upgrade;", "    '' '';"], ["    default upgrade;", "    '' '';"],
-              ["    default upgrade;", "    '' close;"], ['    default close;'], ["    ~^$ close;", '    default "";'], ["    '' keep-alive;", '    default close;'],
-              ['    hostnames;', '    default "";']]
+              ["    default upgrade;", "    '' close;"], ['    default close;'], ["    ~^$ close;", '    default "";'],
+              ["    '' keep-alive;", '    default close;'], ['    hostnames;', '    default "";']]
 
 
 def random_spec(rng, number):

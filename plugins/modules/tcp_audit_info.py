@@ -106,6 +106,7 @@ nginx_dump:
       C({binary, rc, stdout, stderr}) of C(nginx -v -T -q)."
     - nginx prints its version on stderr first, then the configuration it would load on stdout when that
       configuration passes C(nginx -t).
+    - Both are decoded as UTF-8; bytes that are not (a comment saved in Latin-1) become U+FFFD.
   type: dict
   returned: always
   sample: {binary: /usr/sbin/nginx, rc: 0, stdout: "# configuration file /etc/nginx/nginx.conf:\n...",
@@ -121,12 +122,19 @@ NGINX_DIRS = ['/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin', '/sbin']
 
 
 def dump_nginx(module):
-    """The nginx_dump return value: run `nginx -v -T -q` where nginx is installed."""
+    """The nginx_dump return value: run `nginx -v -T -q` where nginx is installed.
+
+    nginx prints configuration files byte for byte, in whatever encoding they
+    were saved: the output is decoded as UTF-8 with U+FFFD for what is not, so
+    one Latin-1 comment cannot lose the rest of the host's audit.
+    """
     binary = module.get_bin_path('nginx', opt_dirs=NGINX_DIRS)
     if binary is None:
         return {'binary': None}
-    rc, stdout, stderr = module.run_command([binary, '-v', '-T', '-q'], environ_update={'LANG': 'C', 'LC_ALL': 'C'})
-    return {'binary': binary, 'rc': rc, 'stdout': stdout, 'stderr': stderr}
+    rc, stdout, stderr = module.run_command([binary, '-v', '-T', '-q'], environ_update={'LANG': 'C', 'LC_ALL': 'C'},
+                                            encoding=None)
+    return {'binary': binary, 'rc': rc, 'stdout': stdout.decode('utf-8', 'replace'),
+            'stderr': stderr.decode('utf-8', 'replace')}
 
 
 def main():

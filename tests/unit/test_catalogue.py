@@ -23,9 +23,23 @@ def test_readme_table_is_generated_from_the_catalogue():
 
 def test_every_entry_is_complete():
     for finding_id, entry in catalogue.CATALOGUE.items():
-        assert set(entry) == {'severity', 'title', 'rule', 'remediation'}, finding_id
+        assert set(entry) - {'remediation_by_protocol'} == {'severity', 'title', 'rule', 'remediation'}, finding_id
         assert entry['severity'] in catalogue.SEVERITIES, finding_id
         assert all(entry[field].strip() for field in ('title', 'rule', 'remediation')), finding_id
+        for protocol, text in entry.get('remediation_by_protocol', {}).items():
+            assert protocol in ('fastcgi', 'grpc', 'memcached') and text.strip(), (finding_id, protocol)
+
+
+def test_remediation_fits_the_protocol():
+    proxy = catalogue.CATALOGUE['TW-NGINX-001']['remediation']
+    fastcgi = catalogue.CATALOGUE['TW-NGINX-001']['remediation_by_protocol']['fastcgi']
+    assert catalogue.remediation('TW-NGINX-001') == proxy
+    assert catalogue.remediation('TW-NGINX-001', ['proxy']) == proxy
+    assert catalogue.remediation('TW-NGINX-001', ['fastcgi']) == fastcgi
+    assert catalogue.remediation('TW-NGINX-001', ['fastcgi', 'proxy']) == fastcgi + ' ' + proxy
+    assert catalogue.remediation('TW-NGINX-004', ['fastcgi']) == catalogue.CATALOGUE['TW-NGINX-004']['remediation']
+    assert catalogue.finding('TW-NGINX-002', 'x', 'y', ['fastcgi'])['remediation'] == (
+        catalogue.CATALOGUE['TW-NGINX-002']['remediation_by_protocol']['fastcgi'])
 
 
 def test_finding_carries_the_catalogue_text():

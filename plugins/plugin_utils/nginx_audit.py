@@ -276,18 +276,13 @@ def _map_lookup(entry, text):
     return entry['default']
 
 
-def _collect_map(dump, block, items, path):
+def _collect_map(block, items, path):
     """{name, source, source_line, hostnames, entries [(key, value, compiled regex or None)], default}."""
     args = block[1]
     entry = {'name': args[1], 'source': args[0], 'source_line': _source(block, path), 'hostnames': False,
              'entries': [], 'default': ''}
-    pairs = []
     for statement, _path in items:
-        if statement[0] is None:
-            pairs.extend((key, (value,)) for key, value in dump.map_entries(statement[1]))
-        else:
-            pairs.append((statement[0], statement[1]))
-    for key, values in pairs:
+        key, values = statement[0], statement[1]
         if key == 'hostnames' and not values:
             entry['hostnames'] = True
         elif key == 'default' and len(values) == 1:
@@ -388,7 +383,7 @@ class _Audit(object):
             return None
         if name not in self.parsed_maps:
             block, path = self.maps[name]
-            self.parsed_maps[name] = _collect_map(self.dump, block, self.expander.items(block[3], path), path)
+            self.parsed_maps[name] = _collect_map(block, self.expander.items(block[3], path), path)
         return self.parsed_maps[name]
 
     def http(self, block, path):

@@ -15,9 +15,12 @@ directory of the main file when relative, never normalised
 (``/etc/nginx/../nginx/x.conf``); a glob's matches in sorted order.
 
 A header line is also a plain comment to nginx, so a file may hold lines that
-look like headers. The whole text is tokenised once, the way nginx tokenises a
-file (``ngx_conf_read_token``), so a header-looking line inside a block, inside
-a statement or inside a quoted string is never a boundary. The remaining
+look like headers. The whole text is tokenised once, by crossplane's lexer
+(which agrees with nginx's ``ngx_conf_read_token`` but for an unquoted "}"
+inside a word, where it splits the word: the braces then do not balance and the
+dump is reported as not read the way nginx read it), so a header-looking line
+inside a block, inside a statement or inside a quoted string is never a
+boundary. The remaining
 candidates are accepted only where the include graph says nginx opened that
 file next. A header-looking line that is not accepted stays a comment of the
 file it sits in and is reported in ``problems``; nothing after it is lost.
@@ -31,11 +34,13 @@ from __future__ import absolute_import, division, print_function
 
 import bisect
 import fnmatch
-import itertools
+import io
 import posixpath
 import re
 
 __metaclass__ = type
+
+from crossplane.lexer import _lex_file_object, register_external_lexer
 
 # Statements kept for the audit (besides every entry of a map block).
 RELEVANT = frozenset((
@@ -55,104 +60,187 @@ MAX_NESTING = 100
 # Glob candidates compared before include resolution gives up (directory-indexed, so real dumps stay far below).
 GLOB_WORK_LIMIT = 200000
 
-_WS = r'[ \t\r\n]'
-# Atomic: a word never gives back a "{" it took after "$" (nginx keeps it in the word).
-_WORD = r'''(?>(?:\\[\s\S]?|\$\{?|[^ \t\r\n;{}\\$"'#])(?:\\[\s\S]?|\$\{?|[^ \t\r\n;{\\$])*)'''
-_QUOTED = r'''"(?:[^"\\]|\\[\s\S])*+"|'(?:[^'\\]|\\[\s\S])*+\''''
-_ARG = '(?:%s|%s)' % (_QUOTED, _WORD)
-_TOKENS = r'''
-  | (?P<comment>\#[^\n]*)
-  | (?P<close>\})
-  | (?P<arg>%(arg)s(?:[ \t\r\n]+%(arg)s)*+)
-  | (?P<open_quote>["'])
-  | (?P<term>[;{])
-  | (?P<eof>\Z))''' % {'arg': _ARG}
-# At the start of a statement: the fast path takes a whole statement with its
-# terminator in one match. Anything else (a comment inside a statement, a
-# quoted directive name, an argument glued to ")") is read token by token.
-_AT_START = re.compile(r'%s*(?:(?P<stmt>(?P<first>%s)(?:%s+%s)*+%s*(?P<end>[;{]))%s'
-                       % (_WS, _WORD, _WS, _ARG, _WS, _TOKENS), re.X)
-_IN_STATEMENT = re.compile(r'%s*(?:(?!)%s' % (_WS, _TOKENS), re.X)
-_ARGS = re.compile(_ARG)
-# Runs of what the audit never reads, stepped over in one match: whitespace,
-# comments that are not header lines, statements whose directive is not kept
-# and that hold no escape and no "${" (nginx keeps a "{" that follows "$" in
-# the word), and blocks holding only those (except http, upstream, map and Lua
-# blocks). Possessive: nothing to give back.
-_PLAIN_WORD = r'''(?:[^ \t\r\n;{}#"'\\$]|\$(?!\{))[^ \t\r\n;{\\$]*+(?:\$(?!\{)[^ \t\r\n;{\\$]*+)*+'''
-_PLAIN_ARG = r'''(?:%s|"[^"\\]*"|'[^'\\]*')''' % _PLAIN_WORD
-_NOT_HEADER_COMMENT = r'\#(?!\ configuration\ file\ )[^\n]*'
-_PLAIN_STATEMENT = r'(?!(?:%s)[ \t\r\n;])%s(?:[ \t\r\n]+%s)*+[ \t\r\n]*;' % (
-    '|'.join(sorted(RELEVANT)), _PLAIN_WORD, _PLAIN_ARG)
-_PLAIN_BLOCK = (r'''(?!(?:http|upstream|map)[ \t\r\n{])(?![^ \t\r\n;{}]*_by_lua_block[ \t\r\n{])%s(?:[ \t\r\n]+%s)*+
-                   [ \t\r\n]*\{(?:[ \t\r\n]+|%s|%s)*+\}''' % (_PLAIN_WORD, _PLAIN_ARG, _NOT_HEADER_COMMENT, _PLAIN_STATEMENT))
-_SKIP = re.compile(r'(?:[ \t\r\n]+|%s|%s|%s)*+' % (_NOT_HEADER_COMMENT, _PLAIN_STATEMENT, _PLAIN_BLOCK), re.X)
-# Runs of two-argument map entries (kept as one span, read only when the audit needs the map).
-_MAP_RUN = re.compile(r'''(?:[ \t\r\n]+|%s|(?!include[ \t\r\n])%s[ \t\r\n]+%s[ \t\r\n]*;)*+'''
-                      % (_NOT_HEADER_COMMENT, _ARG, _ARG), re.X)
-# A comment matches as a whole (group 1) so that nothing inside it is taken for an entry.
-_MAP_ENTRY = re.compile(r'(\#[^\n]*)|(%s)[ \t\r\n]+(%s)[ \t\r\n]*;' % (_ARG, _ARG))
 _ESCAPE = re.compile(r'\\(["\'\\tnr])')
 _ESCAPED = {'t': '\t', 'n': '\n', 'r': '\r'}
 _HEADER = re.compile(r'# configuration file (.+):\Z')
 _FIRST_HEADER = re.compile(r'^# configuration file [^\n]+:$', re.M)
 _HEADER_TEXT = '# configuration file '
-_LUA = re.compile(r'''[{}"'\[]|--''')
-_LUA_LONG = re.compile(r'\[(=*)\[')
-_LUA_STRING = {'"': re.compile(r'(?:[^"\\\n]|\\[\s\S])*["\n]'), "'": re.compile(r"(?:[^'\\\n]|\\[\s\S])*['\n]")}
 _GLOB_CHARS = re.compile(r'[*?[]')
+_SYNTAX = frozenset(('{', ';', '}'))
 
 # Event kinds of the token stream.
-STMT, BLOCK, CLOSE, ORDER_INCLUDE, HEAD, ERROR, MAP_ENTRIES = range(7)
+STMT, BLOCK, CLOSE, ORDER_INCLUDE, HEAD, ERROR = range(6)
 
 
-def _args(text, start, end):
-    """The raw arguments between two offsets, at most MAX_ARGS of them."""
-    return [match.group(0) for match in itertools.islice(_ARGS.finditer(text, start, end), MAX_ARGS)]
+# lua-nginx-module reads *_by_lua_block bodies with its own lexer. crossplane
+# ships one for them, but it does not know Lua's long brackets ([[ ... ]],
+# --[==[ ... ]==]), where braces are text; the one below replaces it for these
+# directives through crossplane's documented extension point.
+LUA_BLOCK_DIRECTIVES = (
+    'access_by_lua_block', 'balancer_by_lua_block', 'body_filter_by_lua_block', 'content_by_lua_block',
+    'exit_worker_by_lua_block', 'header_filter_by_lua_block', 'init_by_lua_block', 'init_worker_by_lua_block',
+    'log_by_lua_block', 'rewrite_by_lua_block', 'server_rewrite_by_lua_block', 'set_by_lua_block',
+    'ssl_certificate_by_lua_block', 'ssl_client_hello_by_lua_block', 'ssl_session_fetch_by_lua_block',
+    'ssl_session_store_by_lua_block')
 
 
-def unquote(raw):
-    """An argument as nginx stores it: quotes removed, \\" \\' \\\\ \\t \\n \\r unescaped, any other \\x kept."""
-    if raw[:1] in ('"', "'") and len(raw) >= 2 and raw[-1] == raw[0]:
-        raw = raw[1:-1]
-    if '\\' not in raw:
-        return raw
-    return _ESCAPE.sub(lambda match: _ESCAPED.get(match.group(1), match.group(1)), raw)
+class _Chars(object):
+    """crossplane's (char, line) pairs with a push-back buffer; exhausted: (None, last line)."""
+
+    def __init__(self, pairs):
+        self.pairs = pairs
+        self.back = []
+        self.line = 0
+
+    def next(self):
+        if self.back:
+            return self.back.pop()
+        for char, line in self.pairs:
+            self.line = line
+            return char, line
+        return None, self.line
+
+    def push(self, pair):
+        self.back.append(pair)
 
 
-def _skip_lua(text, pos):
-    """Offset after the "}" that closes a *_by_lua_block whose "{" ends just before ``pos``.
-
-    lua-nginx-module reads these blocks with its own lexer; this one knows Lua
-    strings, comments and long brackets well enough to find the closing brace.
-    """
-    depth = 1
+def _long_bracket(chars):
+    """After a "[": the level of a Lua long bracket opening here ("[==[" -> 2), else None (chars given back)."""
+    taken = []
     while True:
-        match = _LUA.search(text, pos)
-        if match is None:
-            return len(text)
-        token, pos = match.group(0), match.end()
-        if token == '{':
+        char, line = chars.next()
+        taken.append((char, line))
+        if char != '=':
+            break
+    if char == '[':
+        return len(taken) - 1
+    for pair in reversed(taken):
+        chars.push(pair)
+    return None
+
+
+def _skip_long_bracket(chars, level, code):
+    """Consume up to the "]" "="*level "]" that closes a long bracket; returns False at the end of the text."""
+    closing = ']' + '=' * level + ']'
+    tail = ''
+    while True:
+        char, _line = chars.next()
+        if char is None:
+            return False
+        code.append(char)
+        tail = (tail + char)[-len(closing):]
+        if tail == closing:
+            return True
+
+
+def _lex_lua_block(pairs, directive):
+    """crossplane external lexer: a Lua block as one quoted token and a ";"; set_by_lua_block takes one argument first."""
+    chars = _Chars(pairs)
+    if directive == 'set_by_lua_block':
+        arg = ''
+        while True:
+            char, line = chars.next()
+            if char is None:
+                return
+            if char.isspace():
+                if arg:
+                    yield (arg, line, False)
+                    break
+                continue
+            arg += char
+    while True:
+        char, line = chars.next()
+        if char is None or not char.isspace():
+            break
+    if char != '{':
+        if char is not None:
+            chars.push((char, line))
+        return
+    depth, code = 1, []
+    while True:
+        char, line = chars.next()
+        if char is None:
+            return
+        if char == '-':
+            following, after = chars.next()
+            if following == '-':
+                code.append('--')
+                opener, _line = chars.next()
+                level = _long_bracket(chars) if opener == '[' else None
+                if level is not None:
+                    code.append('[' + '=' * level + '[')
+                    if not _skip_long_bracket(chars, level, code):
+                        return
+                    continue
+                if opener is not None:
+                    chars.push((opener, _line))
+                while True:
+                    char, line = chars.next()
+                    if char is None:
+                        return
+                    code.append(char)
+                    if char.endswith('\n'):
+                        break
+                continue
+            if following is not None:
+                chars.push((following, after))
+        elif char == '[':
+            level = _long_bracket(chars)
+            if level is not None:
+                code.append('[' + '=' * level + '[')
+                if not _skip_long_bracket(chars, level, code):
+                    return
+                continue
+        elif char in ('"', "'"):
+            code.append(char)
+            while True:
+                inner, line = chars.next()
+                if inner is None:
+                    return
+                code.append(inner)
+                if inner in (char, '\n'):
+                    break
+            continue
+        elif char == '{':
             depth += 1
-        elif token == '}':
+        elif char == '}':
             depth -= 1
             if depth == 0:
-                return pos
-        elif token in _LUA_STRING:
-            end = _LUA_STRING[token].match(text, pos)
-            pos = end.end() if end else len(text)
-        else:
-            long_open = _LUA_LONG.match(text, pos if token == '--' else pos - 1)
-            if long_open:
-                close = text.find(']%s]' % long_open.group(1), long_open.end())
-                pos = len(text) if close < 0 else close + len(long_open.group(1)) + 2
-            elif token == '--':
-                newline = text.find('\n', pos)
-                pos = len(text) if newline < 0 else newline + 1
+                yield (''.join(code), line, True)
+                yield (';', line, False)
+                return
+        code.append(char)
+
+
+register_external_lexer(directives=LUA_BLOCK_DIRECTIVES, lexer=_lex_lua_block)
+
+
+def unescape(word):
+    """A word as nginx stores it: \\" \\' \\\\ \\t \\n \\r unescaped, any other \\x kept.
+
+    crossplane's lexer removes the quotes around a string (and unescapes the
+    quote itself); nginx also unescapes these in every word.
+    """
+    if '\\' not in word:
+        return word
+    return _ESCAPE.sub(lambda match: _ESCAPED.get(match.group(1), match.group(1)), word)
+
+
+def _lex(text):
+    """crossplane's tokens of ``text``: (token, line, quoted).
+
+    crossplane's public ``lex()`` reads a file and stops at the first brace
+    that does not balance; a managed host's dump must not be able to hide what
+    follows, so the lexer's generator is read directly (crossplane is pinned
+    in requirements.txt) and this module reports brace errors itself. Lua
+    blocks (``*_by_lua_block``) come back as one quoted argument
+    (``_lex_lua_block``).
+    """
+    return _lex_file_object(io.StringIO(text))
 
 
 class _Tokenizer(object):
-    """Turns a whole dump into events (see ``tokenize``)."""
+    """Turns a whole dump into events (see ``tokenize``), from crossplane's tokens."""
 
     # Kept blocks that may vanish when nothing inside them is kept: they hold nothing to judge.
     DROPPABLE = frozenset(('server', 'location', 'if', 'limit_except'))
@@ -160,55 +248,38 @@ class _Tokenizer(object):
     def __init__(self, text, start=0):
         self.text = text
         self.start = start
+        self.first_line = 1 + text.count('\n', 0, start)
         self.events = []
         # Per open block: 'skip', or ['keep' | 'map', its BLOCK event index, directive, events kept inside].
         self.stack = []
-        self.line = 1 + text.count('\n', 0, start)
-        self.counted = start
+        # Where header-looking comments are searched in the text: (offset, its line).
+        self.cursor = (start, self.first_line)
 
-    def line_at(self, offset):
-        """Line number (from 1) of ``offset``, counted from the previous call's offset."""
-        if offset >= self.counted:
-            self.line += self.text.count('\n', self.counted, offset)
-        else:
-            self.line -= self.text.count('\n', offset, self.counted)
-        self.counted = offset
-        return self.line
-
-    def emit(self, kind, offset, directive=None, args=()):
-        self.events.append((kind, offset, self.line_at(offset), directive, args))
-        if kind in (STMT, BLOCK, CLOSE, MAP_ENTRIES) and self.stack and self.stack[-1] != 'skip':
+    def emit(self, kind, line, directive=None, args=(), offset=None):
+        self.events.append((kind, offset, line, directive, args))
+        if kind in (STMT, BLOCK, CLOSE) and self.stack and self.stack[-1] != 'skip':
             self.stack[-1][3] += 1
 
     def context(self):
         top = self.stack[-1] if self.stack else None
         return 'keep' if top is None else (top if top == 'skip' else top[0])
 
-    def keeps(self, directive, terminator):
+    def finish(self, words, line, terminator):
+        """Record one statement (terminator ";") or block opening ("{")."""
+        directive = words[0]
         context = self.context()
-        return terminator == '{' or directive == 'include' or context == 'map' or (
-            context == 'keep' and directive in RELEVANT)
-
-    def finish(self, raw, offset, terminator, pos):
-        """Record one statement or block opening; returns where to continue (past a skipped Lua block)."""
-        directive = unquote(raw[0])
-        context = self.context()
-        args = tuple(unquote(arg) for arg in raw[1:]) if len(raw) > 1 else ()
         if terminator == '{':
             if context == 'keep' and directive in BLOCKS:
-                self.emit(BLOCK, offset, directive, args)
+                self.emit(BLOCK, line, directive, tuple(words[1:]))
                 self.stack.append(['map' if directive == 'map' else 'keep', len(self.events) - 1, directive, 0])
-            elif directive.endswith('_by_lua_block'):
-                return _skip_lua(self.text, pos)
             else:
                 self.stack.append('skip')
         elif directive == 'include' or context == 'map' or (context == 'keep' and directive in RELEVANT):
-            self.emit(ORDER_INCLUDE if context == 'skip' else STMT, offset, directive, args)
-        return pos
+            self.emit(ORDER_INCLUDE if context == 'skip' else STMT, line, directive, tuple(words[1:]))
 
-    def close(self, offset):
+    def close(self, line):
         if not self.stack:
-            self.emit(ERROR, offset, 'unexpected "}"')
+            self.emit(ERROR, line, 'unexpected "}"')
             return
         top = self.stack.pop()
         if top == 'skip':
@@ -218,81 +289,81 @@ class _Tokenizer(object):
             if self.stack and self.stack[-1] != 'skip':
                 self.stack[-1][3] -= 1
         else:
-            self.emit(CLOSE, offset)
+            self.emit(CLOSE, line)
 
     def run(self):
-        text, size, stack = self.text, len(self.text), self.stack
-        pending, pending_offset, pos = [], 0, self.start
-        while pos < size:
-            if not pending:
-                if stack and stack[-1] != 'skip' and stack[-1][0] == 'map':
-                    end = _MAP_RUN.match(text, pos).end()
-                    if end > pos:
-                        self.emit(MAP_ENTRIES, pos, None, (pos, end))
+        words, first = [], 0
+        for token, line, quoted in _lex(self.text[self.start:]):
+            line += self.first_line - 1
+            if quoted:
+                pass
+            elif token in _SYNTAX:
+                if token == '}':
+                    if words:
+                        self.emit(ERROR, line, 'unexpected "}"')
+                        words = []
+                    self.close(line)
+                elif words:
+                    self.finish(words, first, token)
+                    words = []
                 else:
-                    end = _SKIP.match(text, pos).end()
-                pos = end
-                if pos >= size:
-                    break
-            match = (_IN_STATEMENT if pending else _AT_START).match(text, pos)
-            group = match.lastgroup
-            pos = match.end()
-            if group == 'stmt':
-                first = match.group('first')
-                terminator = match.group('end')
-                if self.keeps(unquote(first), terminator):
-                    raw = [first] + _args(text, match.end('first'), match.start('end'))
-                    pos = self.finish(raw, match.start('first'), terminator, pos)
-            elif group == 'close':
-                if pending:
-                    self.emit(ERROR, match.start('close'), 'unexpected "}"')
-                    pending = []
-                self.close(match.start('close'))
-            elif group == 'arg':
-                if not pending:
-                    pending_offset = match.start('arg')
-                if len(pending) < MAX_ARGS:
-                    pending.extend(_args(text, match.start('arg'), pos))
-                if text[pos - 1] in '"\'' and pos < size and text[pos] not in ' \t\r\n;{)':
-                    self.emit(ERROR, pos, 'unexpected "%s" after a quoted string' % text[pos])
-            elif group == 'term':
-                if pending:
-                    raw, pending = pending, []
-                    if self.keeps(unquote(raw[0]), match.group('term')):
-                        pos = self.finish(raw, pending_offset, match.group('term'), pos)
-                else:
-                    self.emit(ERROR, match.start('term'), 'unexpected "%s"' % match.group('term'))
-            elif group == 'comment':
-                self.comment(match.start('comment'), match.group('comment'), bool(pending))
-            elif group == 'open_quote':
-                self.emit(ERROR, match.start('open_quote'), 'unterminated quoted string')
-                pos = size
-        if pending or stack:
-            self.emit(ERROR, size, 'unexpected end of file, expecting "%s"' % (';' if pending else '}'))
+                    self.emit(ERROR, line, 'unexpected "%s"' % token)
+                continue
+            elif token[0] == '#':
+                if token.startswith(_HEADER_TEXT):
+                    self.comment(token, line, not words)
+                continue
+            if not words:
+                first = line
+            if len(words) < MAX_ARGS + 1:
+                words.append(unescape(token))
+        if words or self.stack:
+            self.emit(ERROR, self.first_line + self.text.count('\n', self.start),
+                      'unexpected end of file, expecting "%s"' % (';' if words else '}'))
         return self.events
 
-    def comment(self, start, comment, in_statement):
-        if not comment.startswith(_HEADER_TEXT) or (start and self.text[start - 1] != '\n'):
-            return
+    def comment(self, comment, line, between_statements):
+        """A comment that looks like nginx's header line: a HEAD event when it is a whole line of the text."""
         header = _HEADER.match(comment)
-        if header:
+        offset = self.line_offset(comment, line) if header else None
+        if offset is not None:
             # Only between statements at depth 0 can nginx's own header line be.
-            self.emit(HEAD, start, None, (header.group(1), not self.stack and not in_statement))
+            self.emit(HEAD, line, None, (header.group(1), between_statements and not self.stack), offset)
+
+    def line_offset(self, comment, line):
+        """Offset of ``comment`` where it fills line ``line`` from its first column, else None.
+
+        Searched forward from the previous header, counting newlines as it
+        goes, so the whole dump is scanned once.
+        """
+        text = self.text
+        offset, at_line = self.cursor
+        while True:
+            found = text.find(comment, offset)
+            if found < 0:
+                return None
+            at_line += text.count('\n', offset, found)
+            offset = found
+            if at_line > line:
+                return None
+            if at_line == line and (found == 0 or text[found - 1] == '\n'):
+                self.cursor = (found, at_line)
+                return found
+            offset += 1
 
 
 def tokenize(text, start=0):
     """The event stream of a whole dump: a list of tuples (kind, offset, line, directive, args).
 
-    STMT and BLOCK carry the directive and its unquoted arguments (BLOCK is
-    terminated by "{"); CLOSE ends the innermost kept block; ORDER_INCLUDE is
-    an include inside a block that is stepped over (it counts only for the
-    order of files); HEAD is a header-looking comment line with
-    ``args = (name, eligible)``, eligible when it sits between statements at
-    depth 0, the only place nginx's own header line can be; ERROR is a syntax
+    STMT and BLOCK carry the directive and its arguments as nginx stores them
+    (BLOCK is terminated by "{"); inside a map block every entry is a STMT.
+    CLOSE ends the innermost kept block; ORDER_INCLUDE is an include inside a
+    block that is stepped over (it counts only for the order of files); HEAD
+    is a header-looking comment line with ``args = (name, eligible)``,
+    eligible when it sits between statements at depth 0, the only place
+    nginx's own header line can be, and its text offset; ERROR is a syntax
     error nginx would refuse (``directive`` holds the message). Lines count
-    from 1 at the start of the text. MAP_ENTRIES stands for a run of two-argument
-    entries of a map block: ``args`` = (start, end) text offsets (see
-    ``Dump.map_entries``).
+    from 1 at the start of the text; offsets are given for HEAD only.
     """
     return _Tokenizer(text, start).run()
 
@@ -445,7 +516,6 @@ class Dump(object):
     def tree(self, name):
         """The kept statements of one file, nested: tuples (directive, args, line, children or None).
 
-        A run of map entries is one tuple with directive None and args (start, end).
         """
         start, end, head_line = self.files[name]
         root = []
@@ -460,14 +530,7 @@ class Dump(object):
                 stack.append(children)
             elif kind == CLOSE and len(stack) > 1:
                 stack.pop()
-            elif kind == MAP_ENTRIES:
-                stack[-1].append((None, event[4], event[2] - head_line, None))
         return root
-
-    def map_entries(self, span):
-        """[(key, value)] of a MAP_ENTRIES span, unquoted."""
-        return [(unquote(match.group(2)), unquote(match.group(3)))
-                for match in _MAP_ENTRY.finditer(self.text, span[0], span[1]) if match.group(2) is not None]
 
     def content(self, name):
         """The text of one file as nginx read it."""

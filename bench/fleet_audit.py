@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import pathlib
+import resource
 import shutil
 import signal
 import statistics
@@ -41,7 +42,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LABEL = 'org.harden-tcp.bench=fleet_audit'
@@ -132,14 +133,20 @@ def ansible_env(forks: int, pipelining: bool) -> Dict[str, str]:
     return env
 
 
-def timed(argv: List[str], env: Dict[str, str], log: pathlib.Path) -> float:
-    started = time.monotonic()
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(argv: List[str], env: Dict[str, str], log: pathlib.Path) -> Tuple[float, float]:
+    """Wall time and controller CPU time (the command, its forks and docker clients) of one run."""
+    started, cpu = time.monotonic(), children_cpu()
     with log.open('w') as out:
         result = subprocess.run(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
-    elapsed = time.monotonic() - started
+    elapsed, cpu = time.monotonic() - started, children_cpu() - cpu
     if result.returncode != 0:
         raise SystemExit('%s failed with rc %d, see %s' % (' '.join(argv[:4]), result.returncode, log))
-    return elapsed
+    return elapsed, cpu
 
 
 def check_report(report_dir: pathlib.Path, drifts: Dict[str, str]) -> List[str]:
@@ -207,6 +214,7 @@ def main() -> int:
 
         columns = ['floor', 'audit'] + (['judge'] if args.judge else []) + (['naive'] if args.naive else [])
         times = {}  # type: Dict[int, Dict[str, List[float]]]
+        cpu = {}  # type: Dict[int, Dict[str, List[float]]]
         problems = []  # type: List[str]
         for size in args.sizes:
             fleet = names[:size]
@@ -223,29 +231,37 @@ def main() -> int:
                 'naive': ['ansible-playbook', '-i', str(inventory), '--forks', str(args.forks), 'bench/naive-audit.yml'],
             }
             times[size] = {column: [] for column in columns}
+            cpu[size] = {column: [] for column in columns}
             for round_no in range(1, args.rounds + 1):
                 for column in columns:
                     log = work / ('%s-%d-%d.log' % (column, size, round_no))
-                    times[size][column].append(timed(commands[column], env, log))
+                    wall, used = timed(commands[column], env, log)
+                    times[size][column].append(wall)
+                    cpu[size][column].append(used)
                     if column == 'audit':
                         problems += check_report(report_dir, {name: drifts[name] for name in fleet})
                     elif column in ('floor', 'judge'):
                         problems += check_adhoc(log, size)
                 print('%d hosts, round %d: %s' % (size, round_no, ', '.join(
-                    '%s %.1f s' % (column, times[size][column][-1]) for column in columns)), flush=True)
+                    '%s %.1f s (cpu %.1f s)' % (column, times[size][column][-1], cpu[size][column][-1])
+                    for column in columns)), flush=True)
 
         print()
         print('forks %d, pipelining %s, rounds %d (medians), image %s, logs in %s' % (
             args.forks, 'on' if args.pipelining else 'off', args.rounds, args.image, work))
         print('audit: ansible-playbook playbooks/audit-tcp.yml %s' % ' '.join(args.audit_arg))
         print('floor: ansible all -M library -m tcp_audit_info -a <the role\'s module arguments>')
-        header = '| hosts | ' + ' | '.join('%s (s)' % column for column in columns) + ' | audit / floor |'
+        print('wall and controller CPU (user+sys of ansible, its forks and docker clients), seconds:')
+        header = ('| hosts | ' + ' | '.join('%s wall | %s cpu' % (column, column) for column in columns)
+                  + ' | audit / floor wall | audit / floor cpu |')
         print(header)
-        print('|' + '---:|' * (len(columns) + 2))
+        print('|' + '---:|' * (2 * len(columns) + 3))
         for size in args.sizes:
-            medians = {column: statistics.median(times[size][column]) for column in columns}
-            print('| %d | %s | %.2f |' % (size, ' | '.join('%.1f' % medians[column] for column in columns),
-                                          medians['audit'] / medians['floor']))
+            wall = {column: statistics.median(times[size][column]) for column in columns}
+            used = {column: statistics.median(cpu[size][column]) for column in columns}
+            print('| %d | %s | %.2f | %.2f |' % (
+                size, ' | '.join('%.1f | %.1f' % (wall[column], used[column]) for column in columns),
+                wall['audit'] / wall['floor'], used['audit'] / used['floor']))
         largest = max(args.sizes)
         ratio = statistics.median(times[largest]['audit']) / statistics.median(times[largest]['floor'])
         print('target at %d hosts: audit <= %.2f x floor: %s (%.2f)' % (

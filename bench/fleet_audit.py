@@ -23,7 +23,8 @@ Drift by index i % 4:
 Run from the project root with the venv first on PATH:
   python3 bench/fleet_audit.py --sizes 25,100,200 --forks 50
 Optional columns: --judge (ad hoc harden_tcp.tcp.tcp_audit_info: the module
-plus the controller-side judge), --naive (bench/naive-audit.yml: full facts,
+plus the controller-side judge), --split (audit-tcp.yml without writing the
+report: the audit play's own cost), --naive (bench/naive-audit.yml: full facts,
 one command per key; slow at 200 hosts).
 """
 
@@ -194,6 +195,8 @@ def main() -> int:
                         help='run everything without pipelining (the docker connection supports it)')
     parser.add_argument('--judge', action='store_true',
                         help='also time ad hoc harden_tcp.tcp.tcp_audit_info (module plus controller-side judge)')
+    parser.add_argument('--split', action='store_true',
+                        help='also time audit-tcp.yml with the report skipped (its tag molecule-idempotence-notest)')
     parser.add_argument('--naive', action='store_true', help='also time bench/naive-audit.yml')
     args = parser.parse_args()
     if shutil.which('ansible-playbook') is None:
@@ -212,7 +215,8 @@ def main() -> int:
             list(pool.map(lambda name: prepare_host(name, args.image, drifts[name]), names))
         print('started and drifted %d containers in %.1f s' % (len(names), time.monotonic() - started), flush=True)
 
-        columns = ['floor', 'audit'] + (['judge'] if args.judge else []) + (['naive'] if args.naive else [])
+        columns = (['floor', 'audit'] + (['judge'] if args.judge else []) + (['split'] if args.split else [])
+                   + (['naive'] if args.naive else []))
         times = {}  # type: Dict[int, Dict[str, List[float]]]
         cpu = {}  # type: Dict[int, Dict[str, List[float]]]
         problems = []  # type: List[str]
@@ -228,6 +232,8 @@ def main() -> int:
                           'playbooks/audit-tcp.yml', *args.audit_arg],
                 'judge': ['ansible', 'all', '-i', str(inventory), '--forks', str(args.forks),
                           '-m', 'harden_tcp.tcp.tcp_audit_info', '-a', json.dumps(FLOOR_ARGS)],
+                'split': ['ansible-playbook', '-i', str(inventory), '--forks', str(args.forks),
+                          'playbooks/audit-tcp.yml', '--skip-tags', 'molecule-idempotence-notest', *args.audit_arg],
                 'naive': ['ansible-playbook', '-i', str(inventory), '--forks', str(args.forks), 'bench/naive-audit.yml'],
             }
             times[size] = {column: [] for column in columns}

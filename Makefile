@@ -28,12 +28,13 @@ ANSIBLE_ARGS ?=
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt
+# requirements-dev.txt pulls in requirements.txt (runtime) with `-r`.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-venv: $(VENV)/.installed ## Create .venv with the pinned requirements
+venv: $(VENV)/.installed ## Create .venv with the pinned runtime and development requirements
 
 harden: venv ## Audit and harden the hosts of INVENTORY (default: this machine)
 	ansible-playbook -i $(INVENTORY) harden-tcp.yml $(ANSIBLE_ARGS)

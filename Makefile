@@ -23,7 +23,7 @@ endif
 INVENTORY ?= inventories/local
 ANSIBLE_ARGS ?=
 
-.PHONY: help harden audit test lint sanity unit molecule images docker venv docs collection clean
+.PHONY: help harden audit test lint sanity unit browser monitoring molecule images docker venv docs collection clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,12 +57,21 @@ sanity: venv ## ansible-test sanity on the collection, every target Python found
 	scripts/sanity.sh
 
 unit: venv ## pytest: unit and namespace integration tests
-	python -m pytest
+	python -m pytest --ignore=tests/browser
+
+browser: venv ## The HTML report in headless Chromium (selenium): sort, filter, expand, hostile values inert
+	scripts/ensure-packages.sh chromium:chromium chromedriver:chromium-driver
+	python -m pytest tests/browser
+
+monitoring: venv ## promtool check and unit-test the alert rules; the dashboard's metrics exist
+	scripts/ensure-packages.sh promtool:prometheus
+	promtool check rules monitoring/prometheus/harden_tcp.rules.yml
+	promtool test rules monitoring/prometheus/harden_tcp.rules.test.yml
 
 molecule: venv images ## Every Molecule scenario (or only SCENARIO=name): converge, idempotence, verify
 	molecule test $(if $(SCENARIO),--scenario-name $(SCENARIO),--all)
 
-test: venv images lint unit molecule ## Everything CI runs, in order, stopping at the first failure
+test: venv images lint unit browser monitoring molecule ## Everything CI runs, in order, stopping at the first failure
 
 docs: venv ## Regenerate the README's finding catalogue table from the catalogue
 	python scripts/catalogue_table.py --write

@@ -193,7 +193,7 @@ def page_data(fleet: Mapping[str, Any], listed: Sequence[Mapping[str, Any]]) -> 
                      [ids[fid] for fid in entry['finding_ids'] if fid in ids],
                      _n(timewait['sockstat_tw']), _n(timewait['max_tw_buckets']),
                      _n(timewait['bucket_utilization']), _n(timewait['port_pressure']),
-                     1 if entry['stale'] else 0, entry['observed_at'] or ''])
+                     1 if entry['stale'] else 0])
         details.append(_detail(entry, ids, keys))
     return {
         'states': list(rp.STATES),
@@ -280,27 +280,27 @@ def _static_rows(listed: Sequence[Mapping[str, Any]], count: int) -> str:
     for entry in listed[:count]:
         timewait = entry['timewait']
         rows.append(
-            '<tr><td class="host">%s</td><td class="state %s">%s%s</td><td>%s</td><td>%s</td>'
-            '<td class="num">%s</td><td class="num">%s</td><td class="num">%s</td><td class="num">%s</td>'
-            '<td class="nw">%s</td></tr>' % (
+            '<tr><td class="host">%s</td><td class="state %s">%s%s</td><td>%s</td><td class="ids">%s</td>'
+            '<td class="num">%s</td><td class="num">%s</td><td class="num">%s</td><td class="num">%s</td></tr>' % (
                 _t(entry['host']), entry['state'], STATE_LABELS[entry['state']],
                 ' <span class="stale">stale</span>' if entry['stale'] else '',
                 entry['worst_severity'] or '', _ids_html(entry['finding_ids']) or _t(entry['error'], 200),
                 _num_text(timewait['sockstat_tw']), _num_text(timewait['max_tw_buckets']),
                 rp.percent(timewait['bucket_utilization']) if timewait['bucket_utilization'] is not None else '',
-                rp.percent(timewait['port_pressure']) if timewait['port_pressure'] is not None else '',
-                _t(entry['observed_at'], 40)))
+                rp.percent(timewait['port_pressure']) if timewait['port_pressure'] is not None else ''))
     return '\n'.join(rows)
 
 
 def _history_html(history: Optional[Mapping[str, Any]], rows: int) -> str:
+    """Counts first; each list folded in a <details> element (no script needed to open it)."""
     if not history:
         return '<p>No previous report to compare with.</p>'
     if history.get('error'):
         return '<p class="notice">The previous report could not be read: %s</p>' % _t(history['error'], 500)
     prev = history.get('previous') or {}
-    parts = ['<p>Compared with the report generated <span class="nw">%s</span> (<span class="path">%s</span>).</p>' % (
-        _t(prev.get('generated_at') or 'at an unknown time'), _t(prev.get('path') or 'path unknown'))]
+    path = prev.get('path') or 'path unknown'
+    parts = ['<p>Compared with the report generated <span class="nw">%s</span> (<span class="path" title="%s">%s</span>).</p>' % (
+        _t(prev.get('generated_at') or 'at an unknown time'), _t(path), _t(path.rsplit('/', 1)[-1]))]
     parts.append('<ul class="tiles small">%s</ul>' % ''.join(
         '<li><strong>%d</strong> %s</li>' % (len(history[key]), label) for key, label in (
             ('new_findings', 'new findings'), ('fixed_findings', 'fixed findings'),
@@ -308,19 +308,20 @@ def _history_html(history: Optional[Mapping[str, Any]], rows: int) -> str:
     for key, title in (('new_findings', 'New findings'), ('fixed_findings', 'Fixed findings')):
         items = history[key]
         if items:
-            parts.append('<h3>%s</h3><table class="history %s"><thead><tr><th>Host</th><th>Id</th><th>Severity</th>'
-                         '<th>Title</th></tr></thead><tbody>%s</tbody></table>%s' % (
-                             title, key.replace('_', '-'), ''.join(
+            parts.append('<details><summary>%s (%d)</summary><table class="history %s"><thead><tr><th>Host</th><th>Id</th>'
+                         '<th>Severity</th><th>Title</th></tr></thead><tbody>%s</tbody></table>%s</details>' % (
+                             title, len(items), key.replace('_', '-'), ''.join(
                                  '<tr><td class="host">%s</td><td><span class="id">%s</span></td><td>%s</td><td>%s</td></tr>'
                                  % (_t(i['host']), _t(i['id'], 100), _t(i['severity']), _t(i['title']))
                                  for i in items[:rows]), _more_html(len(items) - rows)))
     changes = history['state_changes']
     if changes:
-        parts.append('<h3>Hosts whose state changed</h3><table class="history state-changes"><thead><tr><th>Host</th>'
-                     '<th>Before</th><th>Now</th></tr></thead><tbody>%s</tbody></table>%s' % (''.join(
-                         '<tr><td class="host">%s</td><td class="state %s">%s</td><td class="state %s">%s</td></tr>' % (
-                             _t(c['host']), _t(c['before'], 20), _t(STATE_LABELS.get(c['before'], c['before'])),
-                             c['after'], STATE_LABELS[c['after']]) for c in changes[:rows]),
+        parts.append('<details><summary>Hosts whose state changed (%d)</summary><table class="history state-changes"><thead>'
+                     '<tr><th>Host</th><th>Before</th><th>Now</th></tr></thead><tbody>%s</tbody></table>%s</details>' % (
+                         len(changes), ''.join(
+                             '<tr><td class="host">%s</td><td class="state %s">%s</td><td class="state %s">%s</td></tr>' % (
+                                 _t(c['host']), _t(c['before'], 20), _t(STATE_LABELS.get(c['before'], c['before'])),
+                                 c['after'], STATE_LABELS[c['after']]) for c in changes[:rows]),
                          _more_html(len(changes) - rows)))
     return '\n'.join(parts)
 
@@ -362,7 +363,7 @@ ul.tiles li strong { display: block; font-size: 1.6rem; line-height: 1.1; }
 ul.tiles.small li strong { font-size: 1.2rem; }
 ul.tiles li.noncompliant strong { color: var(--bad); }
 ul.tiles li.compliant strong { color: var(--ok); }
-ul.tiles li.stale strong { color: var(--stale); }
+ul.tiles li.tile-stale strong { color: var(--stale); }
 table { border-collapse: collapse; margin: 0.4rem 0; }
 th, td { border-bottom: 1px solid var(--line); padding: 0.3rem 0.55rem; text-align: left; vertical-align: top; }
 thead th { background: var(--bg2); position: sticky; top: 0; z-index: 1; white-space: nowrap; }
@@ -388,9 +389,14 @@ tr.detail table { font-size: 0.9em; }
 tr.detail h4 { margin: 0.7rem 0 0.2rem; font-size: 0.95rem; }
 tr.detail .mismatch { color: var(--bad); font-weight: 600; }
 tr.detail pre { white-space: pre-wrap; margin: 0; }
+.wide { overflow-x: auto; }
+td.ids { min-width: 15rem; }
 .pager { margin: 0.5rem 0; display: flex; gap: 0.8rem; align-items: center; }
 .more { color: var(--grey); }
 footer { color: var(--grey); font-size: 0.85rem; padding: 2rem; }
+details { margin: 0.3rem 0; }
+details > summary { cursor: pointer; font-weight: 600; }
+button.show-hosts { white-space: nowrap; }
 """
 
 # The page's script: draws the host table from the data block. It only ever
@@ -424,8 +430,7 @@ SCRIPT = r"""
     function (h) { return h[4] === null ? -1 : h[4]; },
     function (h) { return h[5] === null ? -1 : h[5]; },
     function (h) { return h[6] === null ? -1 : h[6]; },
-    function (h) { return h[7] === null ? -1 : h[7]; },
-    function (h) { return h[9]; }
+    function (h) { return h[7] === null ? -1 : h[7]; }
   ];
 
   function compute() {
@@ -490,7 +495,7 @@ SCRIPT = r"""
 
   function detailCell(index) {
     var d = D.details[index], td = el("td");
-    td.colSpan = 9;
+    td.colSpan = 8;
     if (d.e) { td.appendChild(el("h4", null, "Error")); td.appendChild(el("pre", null, d.e)); }
     if (d.f) {
       td.appendChild(el("h4", null, "Findings (" + d.f.length + ")"));
@@ -545,7 +550,7 @@ SCRIPT = r"""
     if (h[8]) { state.appendChild(document.createTextNode(" ")); state.appendChild(el("span", "stale", "stale")); }
     tr.appendChild(state);
     tr.appendChild(el("td", "sev " + (D.severities[h[2]] || ""), D.severities[h[2]] || ""));
-    var ids = el("td");
+    var ids = el("td", "ids");
     h[3].forEach(function (i, n) {
       if (n) { ids.appendChild(document.createTextNode(" ")); }
       ids.appendChild(el("span", "id", D.ids[i][0]));
@@ -555,7 +560,6 @@ SCRIPT = r"""
     tr.appendChild(el("td", "num", num(h[5])));
     tr.appendChild(el("td", "num", pct(h[6])));
     tr.appendChild(el("td", "num", pct(h[7])));
-    tr.appendChild(el("td", "nw", h[9]));
     return tr;
   }
 
@@ -628,7 +632,7 @@ def _controls(fleet: Mapping[str, Any]) -> str:
 HOST_COLUMNS = (  # (heading, css class, first sort direction)
     ('Host', '', 'asc'), ('State', '', 'asc'), ('Worst', '', 'asc'), ('Findings', '', 'desc'),
     ('TIME_WAIT', 'num', 'desc'), ('Limit', 'num', 'desc'), ('Table use', 'num', 'desc'),
-    ('Port pressure', 'num', 'desc'), ('Observed (UTC)', '', 'asc'))
+    ('Port pressure', 'num', 'desc'))
 
 
 def page(fleet: Mapping[str, Any], options: Optional[Mapping[str, Any]] = None,
@@ -648,7 +652,7 @@ def page(fleet: Mapping[str, Any], options: Optional[Mapping[str, Any]] = None,
     json_name = _t(names.get('json') or 'tcp-audit.json')
     tiles = ''.join('<li class="%s"><strong>%d</strong>%s</li>' % (cls, totals[key], label) for key, cls, label in (
         ('hosts', '', 'hosts'), ('compliant', 'compliant', 'compliant'), ('noncompliant', 'noncompliant', 'not compliant'),
-        ('unreachable', '', 'unreachable'), ('failed', '', 'failed'), ('stale', 'stale', 'stale records'),
+        ('unreachable', '', 'unreachable'), ('failed', '', 'failed'), ('stale', 'tile-stale', 'stale records'),
         ('timewait_total', '', 'TIME_WAIT sockets')))
     run_dl = ''.join('<dt>%s</dt><dd>%s</dd>' % (escape(label), escape(value, quote=True))
                      for label, value in report_text.run_rows(run))
@@ -672,15 +676,15 @@ def page(fleet: Mapping[str, Any], options: Optional[Mapping[str, Any]] = None,
         notices, '<ul class="tiles">%s</ul>\n' % tiles, '<dl class="run">%s</dl>\n</header>\n<main>\n' % run_dl,
         '<section id="history"><h2>Since the previous report</h2>\n%s</section>\n' % _history_html(
             fleet.get('history'), _opt(options, 'history_rows')),
-        '<section id="findings-section"><h2>Findings by id</h2>\n%s</section>\n' % _findings_html(fleet),
         '<section id="hosts-section"><h2>Hosts</h2>\n',
         '<p>Worst first. Click a heading to sort, the arrow beside a host for its findings, kernel settings and '
         'TIME_WAIT destinations.</p>\n', omitted, _controls(fleet),
         '<p id="hosts-status" class="nw">Hosts 1 to %d of %d</p>\n' % (min(page_rows, len(listed)), len(listed)),
-        '<table id="hosts" data-page-rows="%d"><thead><tr>%s</tr></thead>\n<tbody>\n%s\n</tbody></table>\n' % (
+        '<div class="wide"><table id="hosts" data-page-rows="%d"><thead><tr>%s</tr></thead>\n<tbody>\n%s\n</tbody></table></div>\n' % (
             page_rows, headings, _static_rows(listed, page_rows)),
         '<div class="pager"><button type="button" id="page-prev">Previous</button>'
         '<button type="button" id="page-next">Next</button></div>\n</section>\n',
+        '<section id="findings-section"><h2>Findings by id</h2>\n%s</section>\n' % _findings_html(fleet),
         '<section id="chart"><h2>TIME_WAIT per host against its bucket limit</h2>\n%s\n</section>\n' % chart_svg(
             fleet, _opt(options, 'chart_max_hosts')),
         '</main>\n<footer>The whole report, every host and its full record, is in %s.</footer>\n' % json_name,

@@ -57,16 +57,17 @@ sanity: venv ## ansible-test sanity on the collection, every target Python found
 	scripts/sanity.sh
 
 unit: venv ## pytest: unit and namespace integration tests
-	python -m pytest --ignore=tests/browser
+	python -m pytest --ignore=tests/browser --ignore=tests/monitoring
 
 browser: venv ## The HTML report in headless Chromium (selenium): sort, filter, expand, hostile values inert
 	scripts/ensure-packages.sh chromium:chromium chromedriver:chromium-driver
 	python -m pytest tests/browser
 
-monitoring: venv ## promtool check and unit-test the alert rules; the dashboard's metrics exist
+monitoring: venv ## promtool check and unit-test the alert rules; dashboard and rules name real metrics
 	scripts/ensure-packages.sh promtool:prometheus
 	promtool check rules monitoring/prometheus/harden_tcp.rules.yml
 	promtool test rules monitoring/prometheus/harden_tcp.rules.test.yml
+	python -m pytest tests/monitoring
 
 molecule: venv images ## Every Molecule scenario (or only SCENARIO=name): converge, idempotence, verify
 	molecule test $(if $(SCENARIO),--scenario-name $(SCENARIO),--all)

@@ -7,7 +7,8 @@ pipes and newlines, non-numbers where numbers belong and malformed records.
 The JSON is parsed strictly, the Markdown with markdown-it (CommonMark and
 tables), the HTML page as XML and with Python's HTML parser, the JUnit file as
 XML. The node_exporter textfile template is rendered as Ansible's template
-module renders it. (Headless Chromium runs the page in tests/browser.)
+module renders it (promtool parses it in tests/monitoring). Headless Chromium
+runs the page in tests/browser.
 """
 
 from __future__ import annotations
@@ -19,18 +20,13 @@ import pathlib
 import re
 import xml.etree.ElementTree as ET
 
-import jinja2
 import pytest
-import yaml
-from ansible.plugins.filter.core import FilterModule as CoreFilters
-from ansible_collections.harden_tcp.tcp.plugins.filter.report import FilterModule as ReportFilters
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils import report as tr
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils import report_files as rf
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils import report_html, report_text
 from markdown_it import MarkdownIt
+from report_templates import render_textfile
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-ROLE = ROOT / 'roles' / 'tcp_report'
 FIXTURES = pathlib.Path(__file__).resolve().parent / 'fixtures' / 'report'
 XHTML = '{http://www.w3.org/1999/xhtml}'
 SVG = '{http://www.w3.org/2000/svg}'
@@ -295,21 +291,6 @@ def test_hostile_run_metadata_is_escaped_everywhere(hostile):
 # ---------------------------------------------------------------------------
 # The node_exporter textfile (a Jinja template on each host)
 # ---------------------------------------------------------------------------
-
-def _environment():
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROLE / 'templates')), trim_blocks=True,
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    env.filters.update(CoreFilters().filters())
-    # The template calls the filters by their FQCN, as Ansible resolves them.
-    env.filters.update(('harden_tcp.tcp.' + name, filt) for name, filt in ReportFilters().filters().items())
-    return env
-
-
-def render_textfile(record):
-    values = yaml.safe_load((ROLE / 'defaults' / 'main.yml').read_text())
-    values.update(ansible_managed='Ansible managed', tcp_audit_record=record)
-    return _environment().get_template('harden_tcp.prom.j2').render(**values)
-
 
 SAMPLE = re.compile(r'[a-z_]+(\{[a-z]+="([^"\\\n]|\\["\\n])*"(,[a-z]+="([^"\\\n]|\\["\\n])*")*\})? -?[0-9.]+')
 

@@ -14,6 +14,7 @@ never reports a change (``written`` and ``files`` say what it wrote).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 
@@ -46,7 +47,6 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         args = self._task.args
-        started = time.monotonic()
         directory = args.get('dir')
         if not directory or not isinstance(directory, str):
             raise AnsibleActionFail('dir must be the path of the report directory on the controller')
@@ -58,32 +58,20 @@ class ActionModule(ActionBase):
         slice_ = self._slice(args.get('slice'))
         run = self._run_metadata(task_vars, slice_)
         timings = {}
-        merge = args.get('merge')
-        prometheus_hosts = []
-        if merge:
-            try:
-                reports = report_files.load_reports([merge] if isinstance(merge, str) else list(merge))
-            except report_files.ReportFileError as exc:
-                raise AnsibleActionFail(str(exc)) from exc
-            timings['read'] = time.monotonic() - started
-            fleet = rp.merge_reports(reports, run)
-        else:
-            records, errors, hosts, dropped, prometheus_hosts = self._collect(task_vars, args)
-            timings['collect'] = time.monotonic() - started
-            fleet = rp.tcp_report_fleet(records, hosts, errors, run, dropped)
-        timings['build'] = time.monotonic() - started - sum(timings.values())
-        write = not self._task.check_mode or boolean(args.get('write_in_check_mode', True), strict=True)
-        files = {}
-        if write:
-            name = report_files.base_name(run['awx'].get('job_id') if run['awx'] else None, slice_, merged=bool(merge))
-            options = {key: value for key, value in (args.get('options') or {}).items() if key in OPTION_KEYS}
-            previous = args.get('previous', 'auto')
-            try:
-                files = report_files.write_reports(fleet, directory, name, formats, options,
-                                                   'auto' if previous in (None, 'auto') else previous)
-            except report_files.ReportFileError as exc:
-                raise AnsibleActionFail(str(exc)) from exc
-            timings['write'] = time.monotonic() - started - sum(timings.values())
+        with report_files.no_gc_pauses():
+            fleet, prometheus_hosts = self._build(task_vars, args, run, timings)
+            files = {}
+            if not self._task.check_mode or boolean(args.get('write_in_check_mode', True), strict=True):
+                started = time.monotonic()
+                name = report_files.base_name((run['awx'] or {}).get('job_id'), slice_, merged=bool(args.get('merge')))
+                options = {key: value for key, value in (args.get('options') or {}).items() if key in OPTION_KEYS}
+                previous = args.get('previous', 'auto')
+                try:
+                    files = report_files.write_reports(fleet, os.path.abspath(os.path.expanduser(directory)), name,
+                                                       formats, options, 'auto' if previous in (None, 'auto') else previous)
+                except report_files.ReportFileError as exc:
+                    raise AnsibleActionFail(str(exc)) from exc
+                timings['write'] = time.monotonic() - started
         summary_hosts = args.get('summary_hosts', 50)
         result.update({
             'changed': False,
@@ -99,6 +87,24 @@ class ActionModule(ActionBase):
             'timings': {key: round(value, 3) for key, value in timings.items()},
         })
         return result
+
+    def _build(self, task_vars, args, run, timings):
+        """(fleet summary, textfile hosts): from the hosts' variables, or from the reports to merge."""
+        started = time.monotonic()
+        merge = args.get('merge')
+        if merge:
+            try:
+                reports = report_files.load_reports([merge] if isinstance(merge, str) else list(merge))
+            except report_files.ReportFileError as exc:
+                raise AnsibleActionFail(str(exc)) from exc
+            timings['read'] = time.monotonic() - started
+            fleet, prometheus_hosts = rp.merge_reports(reports, run), []
+        else:
+            records, errors, hosts, dropped, prometheus_hosts = self._collect(task_vars, args)
+            timings['collect'] = time.monotonic() - started
+            fleet = rp.tcp_report_fleet(records, hosts, errors, run, dropped)
+        timings['build'] = time.monotonic() - started - sum(timings.values())
+        return fleet, prometheus_hosts
 
     @staticmethod
     def _slice(value):

@@ -41,10 +41,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                        help="merged report to compare with: 'auto' (the newest in --dir), a path, or '' for none")
     args = parser.parse_args(argv)
     try:
-        reports = report_files.load_reports(args.reports)
-        fleet = rp.merge_reports(reports, {'generated_at': utc_now(), 'tool': 'report_cli merge'})
-        files = report_files.write_reports(fleet, args.dir, report_files.base_name(merged=True),
-                                           args.formats or report_files.FORMATS, previous=args.previous)
+        with report_files.no_gc_pauses():
+            reports = report_files.load_reports(args.reports)
+            fleet = rp.merge_reports(reports, {'generated_at': utc_now(), 'tool': 'report_cli merge'})
+            files = report_files.write_reports(fleet, args.dir, report_files.base_name(merged=True),
+                                               args.formats or report_files.FORMATS, previous=args.previous)
     except report_files.ReportFileError as exc:
         print('report_cli: %s' % exc, file=sys.stderr)
         return 2

@@ -60,7 +60,7 @@ def _observation(rng: random.Random, kind: str) -> Tuple[Dict[str, Any], Dict[st
     busy = kind in ('port-pressure', 'table-full')
     top = []
     remaining = rng.randint(20000, 26000) if busy else rng.randint(0, 900)
-    for _ in range(rng.randint(1, 6)):
+    for _destination in range(rng.randint(1, 6)):
         count = remaining if busy and not top else rng.randint(0, max(remaining // 3, 1))
         top.append({'address': '10.%d.%d.%d' % (rng.randint(0, 255), rng.randint(0, 255), rng.randint(1, 254)),
                     'port': rng.choice((80, 443, 5432, 6379, 8080, 9000)), 'count': count})
@@ -90,7 +90,7 @@ KINDS = (('compliant', 62), ('conflict', 8), ('drifted', 10), ('no-timestamps', 
 def fleet(count: int, seed: int = 13) -> Tuple[Dict[str, Any], Dict[str, Any], List[str], Dict[str, Any]]:
     """A fleet of count hosts: (records, errors, hosts, run) for report.tcp_report_fleet."""
     rng = random.Random(seed)
-    kinds = [kind for kind, weight in KINDS for _ in range(weight)]
+    kinds = [kind for kind, weight in KINDS for _copy in range(weight)]
     records, errors, hosts = {}, {}, []
     for index in range(count):
         host = '%s-%s-%05d.example.net' % (ROLES[index % len(ROLES)], SITES[index % len(SITES)], index)

@@ -73,7 +73,17 @@ options:
   prometheus_var:
     description: Name of a host variable; the audited hosts where it is true are returned in RV(prometheus_hosts).
     type: str
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+    details: Run it once, with C(run_once) and delegated to localhost, as the tcp_report role does.
   check_mode:
     support: full
     details: Builds the report; writes the files only when O(write_in_check_mode) is true.

@@ -99,8 +99,8 @@ def test_the_report_writes_every_file_and_touches_no_host(fleet, one_shot):
     # These records were judged by another run (the synthetic fleet's), so every one is stale.
     assert report['totals']['stale'] == len([h for h in hosts if h in records and not errors.get(h)])
     assert report['run']['run_id'] != synthetic_fleet.RUN_ID and report['run']['inventory'] == [str(inventory)]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['tcp-audit.html', 'tcp-audit.json', 'tcp-audit.junit.xml',
-                                                           'tcp-audit.md']
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == ['tcp-audit.html', 'tcp-audit.json', 'tcp-audit.junit.xml', 'tcp-audit.md']
     textfile = (inventory.parent / 'textfile' / 'harden_tcp.prom').read_text()
     assert 'harden_tcp_audit_timestamp_seconds ' in textfile
     stats = custom_stats(out)['harden_tcp_report']

@@ -187,7 +187,7 @@ def test_every_character_visible_leaves_is_allowed_in_xml():
     # XML 1.0 Char production: what ElementTree must never be handed.
     rng = random.Random(1)
     sample = ''.join(chr(rng.choice([rng.randrange(0, 0x100), rng.randrange(0xd7f0, 0xe010), rng.randrange(0xfff0, 0x10000)]))
-                     for _ in range(5000))
+                     for _char in range(5000))
     for char in tr.visible(sample, None, multiline=True):
         code = ord(char)
         assert code in (0x9, 0xa) or 0x20 <= code <= 0xd7ff or 0xe000 <= code <= 0xfffd, hex(code)

@@ -164,9 +164,9 @@ def test_chart_is_scaled_to_each_limit(fleet):
     rows = svg.findall(SVG + 'g')
     assert len(rows) == 5  # unreachable and failed hosts have no bar
     lb = next(r for r in rows if r.find(SVG + 'text').text == 'lb-<1>&"x"')
-    bar = lb.findall(SVG + 'rect')[2]
-    assert float(bar.get('width')) == pytest.approx(0.9521 * 420, abs=0.1)
-    assert bar.get('fill') == report_html.CHART_COLOURS['noncompliant']
+    usage_bar = lb.findall(SVG + 'rect')[2]
+    assert float(usage_bar.get('width')) == pytest.approx(0.9521 * 420, abs=0.1)
+    assert usage_bar.get('fill') == report_html.CHART_COLOURS['noncompliant']
     assert '7800 / 8192 (95.2%)' in ET.tostring(lb, encoding='unicode')
     assert report_html.chart_svg(fleet, max_hosts=2).count('<g class="row') == 2
 

@@ -18,6 +18,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_sysctl import fold
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.catalogue import (
     finding, is_compliant, severity_counts, sort_findings)
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.run import controller_run, utc_now
 
 SCHEMA = 1
 
@@ -208,11 +209,15 @@ def check_settings(thresholds, expected):
                                      % (EXPECTED_VARIABLES.get(key, key), value))
 
 
-def tcp_audit_record(sysctl_info, timewait=None, expected=None, thresholds=None, nginx=None, host=None, phase='before'):
+def tcp_audit_record(sysctl_info, timewait=None, expected=None, thresholds=None, nginx=None, host=None, phase='before',
+                     observed_at=None, run_id=None):
     """Build ``tcp_audit_record`` (schema in docs/audit-record.md).
 
     ``expected`` defaults to the expectations tcp_sysctl_info resolved (``auto``
     already turned into a number), so the record and the findings share them.
+    ``observed_at`` (UTC, ``YYYY-MM-DDTHH:MM:SSZ``) defaults to now, ``run_id``
+    to the id of the ansible-playbook run judging (plugin_utils/run.py), so
+    the report can tell a record of this run from a cached one.
     """
     nginx = nginx or {}
     if expected is None:
@@ -252,6 +257,8 @@ def tcp_audit_record(sysctl_info, timewait=None, expected=None, thresholds=None,
         'findings': findings,
         'severity_counts': severity_counts(findings),
         'compliant': is_compliant(findings),
+        'observed_at': observed_at or utc_now(),
+        'run_id': run_id or controller_run()['run_id'],
     }
 
 

@@ -124,7 +124,7 @@ def test_runtime_content_uses_no_other_collection():
             used |= set(re.findall(r'(?:\||\bis)\s*(\w+\.\w+\.\w+)', text))
             used |= set(re.findall(r'(?:lookup|query)\(\s*[\'"](\w+\.\w+\.\w+)', text))
     assert used, 'found no FQCN at all: the scan is broken'
-    assert {'ansible.builtin.set_fact', 'harden_tcp.tcp.tcp_audit_info', 'harden_tcp.tcp.tcp_report_fleet'} <= used
+    assert {'ansible.builtin.set_fact', 'harden_tcp.tcp.tcp_audit_info', 'harden_tcp.tcp.tcp_report'} <= used
     assert {name for name in used if name.rsplit('.', 1)[0] not in RUNTIME_NAMESPACES} == set()
 
 

@@ -1,23 +1,13 @@
 """The one finding catalogue: complete, well-formed, and what the README shows."""
 
-import importlib.util
-from pathlib import Path
-
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils import catalogue
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _catalogue_table():
-    spec = importlib.util.spec_from_file_location('catalogue_table', REPO_ROOT / 'scripts' / 'catalogue_table.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+import repo_scripts
 
 
 def test_readme_table_is_generated_from_the_catalogue():
-    script = _catalogue_table()
-    readme = (REPO_ROOT / 'README.md').read_text()
+    script = repo_scripts.load('scripts/catalogue_table.py')
+    readme = (repo_scripts.REPO_ROOT / 'README.md').read_text()
     assert script.readme_table(readme) == script.table(), 'README.md drifted from the catalogue: run make docs'
 
 

@@ -6,22 +6,13 @@ bench/nginx_corpus_score.py reads the corpus the same way and prints the
 precision/recall table of README.md.
 """
 import collections
-import importlib.util
-from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+import repo_scripts
 
-
-def _scorer():
-    spec = importlib.util.spec_from_file_location('nginx_corpus_score', REPO_ROOT / 'bench' / 'nginx_corpus_score.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SCORER = _scorer()
+REPO_ROOT = repo_scripts.REPO_ROOT
+SCORER = repo_scripts.load('bench/nginx_corpus_score.py')
 ENTRIES = SCORER.entries()
 
 

@@ -30,7 +30,7 @@ import re
 __metaclass__ = type
 
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.catalogue import finding
-from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.nginx_dump import MAX_NESTING, Dump
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.nginx_dump import HAS_CROSSPLANE, MAX_NESTING, Dump
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.nginx_version import (
     DEFAULT_KEEPALIVE, default_keepalive_requests, parse_nginx_version, pools_by_default, version_tuple)
 
@@ -571,6 +571,10 @@ def audit_nginx(dump, version=None, min_keepalive_requests=1000):
     ``version`` ("1.22.1") selects the defaults nginx applies when a directive
     is absent; None is treated as a version before 1.19.10.
     """
+    if not HAS_CROSSPLANE:
+        return [finding('TW-NGINX-006', 'the controller lacks the Python package crossplane, which reads nginx -T '
+                                        'output (pip install -r requirements.txt; the execution environment has it).',
+                        None)]
     parsed = Dump(dump)
     if not parsed.files:
         return [finding('TW-NGINX-006', 'nginx -T printed no configuration file.', None)]

@@ -492,3 +492,10 @@ def test_observation_with_replacement_characters_still_audits():
     stdout = _dump(MAIN, (APP, '# caf\ufffd\nupstream app {\n    server 10.0.0.1:80;\n}\n'))
     observed = audit.nginx_observation({'rc': 0, 'stdout': stdout, 'stderr': 'nginx version: nginx/1.22.1\n'})
     assert _ids(observed['findings']) == [('TW-NGINX-001', '%s:2' % APP)]
+
+
+def test_a_controller_without_crossplane_loses_only_the_nginx_audit(monkeypatch):
+    monkeypatch.setattr(audit, 'HAS_CROSSPLANE', False)
+    findings = audit.audit_nginx('# configuration file /etc/nginx/nginx.conf:\nevents {}\n', '1.22.1')
+    assert [(f['id'], f['severity']) for f in findings] == [('TW-NGINX-006', 'info')]
+    assert 'crossplane' in findings[0]['detail']

@@ -23,17 +23,18 @@ endif
 INVENTORY ?= inventories/local
 ANSIBLE_ARGS ?=
 
-.PHONY: help harden audit test lint sanity unit molecule images docker venv docs collection clean
+.PHONY: help harden audit test lint sanity unit browser monitoring differential molecule images docker venv docs collection clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt
+# requirements-dev.txt pulls in requirements.txt (runtime) with `-r`.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-venv: $(VENV)/.installed ## Create .venv with the pinned requirements
+venv: $(VENV)/.installed ## Create .venv with the pinned runtime and development requirements
 
 harden: venv ## Audit and harden the hosts of INVENTORY (default: this machine)
 	ansible-playbook -i $(INVENTORY) harden-tcp.yml $(ANSIBLE_ARGS)
@@ -57,12 +58,27 @@ sanity: venv ## ansible-test sanity on the collection, every target Python found
 	scripts/sanity.sh
 
 unit: venv ## pytest: unit and namespace integration tests
-	python -m pytest
+	python -m pytest --ignore=tests/browser --ignore=tests/monitoring
+
+browser: venv ## The HTML report in headless Chromium (selenium): sort, filter, expand, hostile values inert
+	scripts/ensure-packages.sh chromium:chromium chromedriver:chromium-driver
+	python -m pytest tests/browser
+
+monitoring: venv ## promtool check and unit-test the alert rules; dashboard and rules name real metrics
+	scripts/ensure-packages.sh promtool:prometheus
+	promtool check rules monitoring/prometheus/harden_tcp.rules.yml
+	promtool test rules monitoring/prometheus/harden_tcp.rules.test.yml
+	python -m pytest tests/monitoring
+
+# The sysctl model against the real systemd-sysctl and sysctl --system, one container per
+# release; SEED=n replays a run, TREES=n sets the random trees per release.
+differential: venv images ## sysctl boot/system predictions vs the real tools on random trees (Debian 11/12/13)
+	python tests/differential/sysctl_differential.py $(if $(SEED),--seed $(SEED)) --trees $(or $(TREES),150)
 
 molecule: venv images ## Every Molecule scenario (or only SCENARIO=name): converge, idempotence, verify
 	molecule test $(if $(SCENARIO),--scenario-name $(SCENARIO),--all)
 
-test: venv images lint unit molecule ## Everything CI runs, in order, stopping at the first failure
+test: venv images lint unit browser monitoring differential molecule ## Everything CI runs, in order, stopping at the first failure
 
 docs: venv ## Regenerate the README's finding catalogue table from the catalogue
 	python scripts/catalogue_table.py --write

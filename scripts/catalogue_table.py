@@ -33,9 +33,15 @@ def table() -> str:
     rows = ['| Id | Severity | Blocks compliance | Title | When it is raised | Remediation |',
             '|---|---|---|---|---|---|']
     for finding_id, entry in CATALOGUE.items():
+        remediation = entry['remediation']
+        variants = entry.get('remediation_by_protocol', {})
+        if variants:
+            # One remediation per protocol that can use the upstream: proxy_pass first, then the others.
+            remediation = 'proxy_pass: %s %s' % (remediation, ' '.join(
+                '%s_pass: %s' % (protocol, text) for protocol, text in sorted(variants.items())))
         rows.append('| %s | %s | %s | %s | %s | %s |' % (
             finding_id, entry['severity'], 'yes' if entry['severity'] in GATING else 'no',
-            _cell(entry['title']), _cell(entry['rule']), _cell(entry['remediation'])))
+            _cell(entry['title']), _cell(entry['rule']), _cell(remediation)))
     return '\n'.join(rows) + '\n'
 
 

@@ -24,16 +24,15 @@ options:
               net.ipv4.tcp_max_tw_buckets, net.ipv4.ip_local_port_range]
   expected:
     description:
-      - Values the caller wants, by key. With O(profile_file), the settings in files applied after it that give
-        such a key another value are returned as rivals.
+      - Values the caller wants, by key. With O(profile_file), the settings that would keep such a key from getting
+        that value from the drop-in, at boot or under C(sysctl --system), are returned as rivals.
       - C(auto) for C(net.ipv4.tcp_max_tw_buckets) is replaced by the number O(auto_max_tw_buckets) computes.
     type: dict
     default: {}
   profile_file:
     description:
-      - The drop-in that carries the expected values (absolute path). Settings in files applied after it with
-        another value are returned in C(overridden_by), and C(profile.winning_file) names the path that would sort
-        after all of them.
+      - The drop-in that carries the expected values (absolute path). The settings that beat it are returned in
+        C(overridden_by) per key, and C(profile.winning_file) names the path where it wins under both tools.
     type: path
   auto_max_tw_buckets:
     description: When set, return C(auto_max_tw_buckets) = clamp(MemTotal_MiB * O(auto_max_tw_buckets.per_mib),

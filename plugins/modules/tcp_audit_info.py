@@ -11,13 +11,17 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: tcp_audit_info
-short_description: Everything the TIME_WAIT audit observes on a host, in one call
+short_description: Observe a host for the TIME_WAIT audit in one call, and judge it on the controller
 version_added: "1.0.0"
 description:
-  - The observe step of roles/tcp_audit in a single round trip, so a fleet audit costs one module call per host.
-  - Returns what M(harden_tcp.tcp.tcp_sysctl_info) returns for the profile keys (runtime and boot values, the files that set
-    them, MemTotal, kernel, a read-only C(/proc/sys)), the C(timewait) dictionary of M(harden_tcp.tcp.tcp_timewait_info), and
-    the output of C(nginx -v -T -q) for the controller-side nginx audit.
+  - The whole of roles/tcp_audit in one task, so a fleet audit costs one task and one round trip per host.
+  - On the host, one read-only call returns what M(harden_tcp.tcp.tcp_sysctl_info) returns for the profile keys (runtime
+    values, the values at next boot and under C(sysctl --system) with the files that set them, MemTotal, kernel, a
+    read-only C(/proc/sys)), the C(timewait) dictionary of M(harden_tcp.tcp.tcp_timewait_info), and the output of
+    C(nginx -v -T -q).
+  - On the controller, the action plugin of the same name validates every option before the host is contacted, runs the
+    module, then judges its result (the filters P(harden_tcp.tcp.nginx_observation#filter) and
+    P(harden_tcp.tcp.tcp_audit_record#filter)) and sets the fact C(tcp_audit_record) (docs/audit-record.md).
   - Both cores are the ones those modules use (plugins/module_utils/tcp_sysctl.py, plugins/module_utils/tcp_timewait.py); this
     entry point only combines them.
   - Read-only; always C(changed=false); supports check mode.
@@ -39,6 +43,22 @@ options:
     description: Run C(nginx -v -T -q) (read-only) when an nginx binary is found.
     type: bool
     default: true
+  thresholds:
+    description:
+      - Judge option (controller side). C(bucket_utilization) (default 0.8) and C(port_pressure) (default 0.5), each
+        in (0, 1], as P(harden_tcp.tcp.tcp_audit_record#filter) takes them.
+    type: dict
+    default: {}
+  nginx_min_keepalive_requests:
+    description: Judge option (controller side). TW-NGINX-005 fires for a keepalive upstream whose C(keepalive_requests)
+      is below this.
+    type: int
+    default: 1000
+  phase:
+    description: Judge option (controller side). Recorded in the record; V(after) for the proof that follows a change.
+    type: str
+    default: before
+    choices: [before, after]
 extends_documentation_fragment:
   - harden_tcp.tcp.sysctl
   - harden_tcp.tcp.sysctl.info_attributes
@@ -46,22 +66,44 @@ author: harden-tcp contributors (@harden-tcp)
 '''
 
 EXAMPLES = r'''
-- name: Observe the host for the audit
+- name: Audit the host (sets tcp_audit_record)
   harden_tcp.tcp.tcp_audit_info:
     expected: {net.ipv4.tcp_tw_reuse: "1", net.ipv4.tcp_timestamps: "1"}
     profile_file: /etc/sysctl.d/60-harden-tcp.conf
-  register: observed
+    thresholds: {port_pressure: 0.3}
+
+- name: Show the findings
+  ansible.builtin.debug:
+    msg: "{{ tcp_audit_record | harden_tcp.tcp.tcp_finding_lines }}"
 '''
 
 RETURN = r'''
+ansible_facts:
+  description: Set by the action plugin on the controller.
+  type: dict
+  returned: success
+  contains:
+    tcp_audit_record:
+      description: The audit record of the host, schema in docs/audit-record.md.
+      type: dict
+      returned: success
 sysctl:
   description: One entry per requested key, as M(harden_tcp.tcp.tcp_sysctl_info) returns it.
   type: dict
   returned: always
 files:
-  description: Sysctl files that apply at boot, in the order they apply.
+  description: Sysctl files the boot's tool reads, in the order it reads them.
   type: list
   elements: str
+  returned: always
+system_files:
+  description: Sysctl files C(sysctl --system) reads, in the order it reads them.
+  type: list
+  elements: str
+  returned: always
+sysctl_tools:
+  description: Which tools apply sysctl files here, as M(harden_tcp.tcp.tcp_sysctl_info) returns it.
+  type: dict
   returned: always
 proc_sys_writable:
   description: C(/proc/sys) is not mounted read-only.
@@ -84,7 +126,7 @@ container:
   type: str
   returned: always
 profile:
-  description: C({file, rivals, winning_file, own_files}), as M(harden_tcp.tcp.tcp_sysctl_info) returns it.
+  description: C({file, rivals, winning_file, own_files, unbeaten}), as M(harden_tcp.tcp.tcp_sysctl_info) returns it.
   type: dict
   returned: when profile_file is set
 timewait:
@@ -97,6 +139,7 @@ nginx_dump:
       C({binary, rc, stdout, stderr}) of C(nginx -v -T -q)."
     - nginx prints its version on stderr first, then the configuration it would load on stdout when that
       configuration passes C(nginx -t).
+    - Both are decoded as UTF-8; bytes that are not (a comment saved in Latin-1) become U+FFFD.
   type: dict
   returned: always
   sample: {binary: /usr/sbin/nginx, rc: 0, stdout: "# configuration file /etc/nginx/nginx.conf:\n...",
@@ -111,33 +154,33 @@ nginx_live:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.harden_tcp.tcp.plugins.module_utils.nginx_live import NGINX_DIRS, live_from_dump
-from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_sysctl import ARGUMENT_SPEC, gather
-from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_timewait import METHODS, TimewaitError, gather_timewait
+from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_audit import ARGUMENT_SPEC, params_error
+from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_sysctl import gather
+from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_timewait import TimewaitError, gather_timewait
 
 
 def dump_nginx(module):
-    """The nginx_dump return value: run `nginx -v -T -q` where nginx is installed."""
+    """The nginx_dump return value: run `nginx -v -T -q` where nginx is installed.
+
+    nginx prints configuration files byte for byte, in whatever encoding they
+    were saved: the output is decoded as UTF-8 with U+FFFD for what is not, so
+    one Latin-1 comment cannot lose the rest of the host's audit.
+    """
     binary = module.get_bin_path('nginx', opt_dirs=NGINX_DIRS)
     if binary is None:
         return {'binary': None}
-    rc, stdout, stderr = module.run_command([binary, '-v', '-T', '-q'], environ_update={'LANG': 'C', 'LC_ALL': 'C'})
-    return {'binary': binary, 'rc': rc, 'stdout': stdout, 'stderr': stderr}
+    rc, stdout, stderr = module.run_command([binary, '-v', '-T', '-q'], environ_update={'LANG': 'C', 'LC_ALL': 'C'},
+                                            encoding=None)
+    return {'binary': binary, 'rc': rc, 'stdout': stdout.decode('utf-8', 'replace'),
+            'stderr': stderr.decode('utf-8', 'replace')}
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            ARGUMENT_SPEC,
-            timewait_method=dict(type='str', default='auto', choices=list(METHODS)),
-            top_n=dict(type='int', default=10),
-            include_ipv6=dict(type='bool', default=True),
-            nginx=dict(type='bool', default=True),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
-    if params['top_n'] < 0:
-        module.fail_json(msg='top_n must be 0 (keep all entries) or a positive integer, got %d' % params['top_n'])
+    error = params_error(params)
+    if error:
+        module.fail_json(msg=error)
     try:
         result = gather(params['keys'], expected=params['expected'], profile_file=params['profile_file'],
                         auto=params['auto_max_tw_buckets'])

@@ -15,13 +15,15 @@ short_description: Runtime and boot-time values of sysctl keys, and which file s
 version_added: "1.0.0"
 description:
   - In one call, reads the runtime value of each requested key from C(/proc/sys) (present or not, writable or
-    not), parses every sysctl.d file and C(/etc/sysctl.conf) in the order C(sysctl --system) applies them, and
-    returns per key the value that wins at next boot, where it comes from, every setting and whether files
-    disagree.
-  - Order modelled - C(*.conf) in C(/etc/sysctl.d), C(/run/sysctl.d), C(/usr/local/lib/sysctl.d),
-    C(/usr/lib/sysctl.d), C(/lib/sysctl.d) (a name in an earlier directory masks the same name later; files
-    applied in lexical order of base name), then C(/etc/sysctl.conf) last; an active tuned profile's
-    C([sysctl]) section is included.
+    not) and predicts two values per key, each with the file and line it comes from - C(boot), what the key gets
+    at next boot (systemd-sysctl where systemd runs the boot, then an active tuned profile; without systemd,
+    C(sysctl --system)), and C(system), what running C(sysctl --system) gives now.
+  - Both predictions simulate the tools found on the host (systemd 247, 252 or 257 behaviour, procps 3.3 or 4.0,
+    versions read from the installed files, nothing is run) - which files they read, how they parse lines and
+    keys, globs and C(-key) exclusions, which value they write - and normalise values the way the kernel
+    stores them (C(010) is C(8); text after a number and a blank is ignored); a value the kernel refuses is
+    listed in C(rejected).
+    README.md, "Which file wins at boot", says where the two tools differ.
   - Also returns the kernel release, MemTotal, whether C(/proc/sys) is mounted read-only, and the container
     runtime, so callers need no fact gathering.
   - Read-only; always C(changed=false); supports check mode.
@@ -50,7 +52,12 @@ EXAMPLES = r'''
 
 RETURN = r'''
 sysctl:
-  description: One entry per requested key (dotted).
+  description:
+    - One entry per requested key (dotted). C(boot) and C(system) are the values as the kernel stores them (null - the
+      tool does not set the key), C(boot_source) and C(system_source) their C(path:line); C(boot_cancelled_by) names
+      the C(-key) line that keeps systemd-sysctl from writing the key; C(settings) lists every line that sets the key
+      with what the kernel keeps (C(stored)) and which tool writes it (the last 100; C(settings_omitted) counts the
+      others); C(rejected) the written values the kernel refuses.
   type: dict
   returned: always
   sample:
@@ -60,14 +67,32 @@ sysctl:
       writable: true
       boot: "1"
       boot_source: /etc/sysctl.d/60-harden-tcp.conf:3
-      settings: [{path: /etc/sysctl.d/60-harden-tcp.conf, line: 3, value: "1"}]
+      boot_cancelled_by: null
+      system: "1"
+      system_source: /etc/sysctl.d/60-harden-tcp.conf:3
+      settings: [{path: /etc/sysctl.d/60-harden-tcp.conf, line: 3, value: "1", stored: "1", reason: null,
+                  boot: true, system: true}]
+      settings_omitted: 0
       conflicting: false
+      rejected: []
       overridden_by: []
       expected: "1"
 files:
-  description: Files that apply at boot, in the order they apply.
+  description: Files the boot's tool reads, in the order it reads them.
   type: list
   elements: str
+  returned: always
+system_files:
+  description: Files C(sysctl --system) reads, in the order it reads them (C(/etc/sysctl.conf) last).
+  type: list
+  elements: str
+  returned: always
+sysctl_tools:
+  description:
+    - "C(boot) - C({tool, version, reason}): C(systemd-sysctl), or C(sysctl --system) where systemd does not run the
+      boot, or a null tool when neither exists. C(system) - C({tool, version, binary}) of procps' sysctl, null
+      without it. C(tuned) - C({profiles, reapply_sysctl}) when a tuned profile is active, else null."
+  type: dict
   returned: always
 proc_sys_writable:
   description: C(/proc/sys) is not mounted read-only.
@@ -90,8 +115,14 @@ container:
   type: str
   returned: always
 profile:
-  description: With O(profile_file) - C({file, rivals, winning_file, own_files}); C(winning_file) is null when
-    renaming cannot win (a rival is /etc/sysctl.conf).
+  description:
+    - With O(profile_file) - C({file, rivals, winning_file, own_files, unbeaten}), from the same model, with the
+      drop-in put in place in the simulation.
+    - C(rivals) - the files whose settings beat the drop-in at its configured path, under either tool.
+    - C(winning_file) - the path (the configured one, or C(zz-<name>), C(zzz-<name>)...) where it wins under both
+      tools, else where it wins at boot, else null.
+    - C(unbeaten) - per tool (C(boot), C(system)), the C(path:line) settings that still beat it at
+      C(winning_file) (at the configured path when null), such as C(/etc/sysctl.conf), which procps reads last.
   type: dict
   returned: when profile_file is set
 '''

@@ -71,7 +71,8 @@ CATALOGUE = {
     'TW-SYSCTL-007': {
         'severity': 'medium',
         'title': 'runtime value differs from the value set at boot',
-        'rule': 'A key\'s runtime value differs from the value the sysctl configuration files give it at boot.',
+        'rule': 'A key\'s runtime value differs from the value it gets at next boot: what systemd-sysctl applies where '
+                'systemd runs the boot (then tuned), else what sysctl --system applies.',
         'remediation': 'Persist the intended value in a sysctl.d drop-in (harden-tcp.yml does) or remove the stale '
                        'setting, so a reboot does not change it.',
     },
@@ -95,6 +96,23 @@ CATALOGUE = {
         'rule': '/proc/sys is mounted read-only in the host\'s network namespace, so the profile cannot be applied.',
         'remediation': 'Give the container a writable /proc/sys for its network namespace (for example remount it '
                        'read-write, or set the keys with the runtime\'s --sysctl option).',
+    },
+    'TW-SYSCTL-011': {
+        'severity': 'medium',
+        'title': 'a reboot and sysctl --system give a profile key different values',
+        'rule': 'For tcp_tw_reuse, tcp_timestamps, tcp_tw_recycle or tcp_max_tw_buckets, the value at next boot '
+                '(systemd-sysctl) differs from what running sysctl --system (procps) sets, for example through '
+                '/etc/sysctl.conf, which only procps reads (Debian 13), or a -key line, which only systemd obeys.',
+        'remediation': 'Make the files agree for both tools: remove the setting only one of them applies (the detail '
+                       'names both sources), or run tcp_profile with tcp_profile_fix_conflicts: true.',
+    },
+    'TW-SYSCTL-012': {
+        'severity': 'medium',
+        'title': 'the kernel refuses a value in a sysctl file',
+        'rule': 'A line that systemd-sysctl or sysctl --system writes holds a value the kernel refuses for that key '
+                '(out of range, a quote, "0#off", a comma). Source: the file and line.',
+        'remediation': 'Fix or remove the line: the key keeps its previous value (systemd-sysctl writes only the '
+                       'last value of a key, so a refused last value drops an earlier good one).',
     },
     'TW-TABLE-001': {
         'severity': 'medium',
@@ -121,61 +139,106 @@ CATALOGUE = {
     'TW-NGINX-001': {
         'severity': 'medium',
         'title': 'nginx upstream without keepalive',
-        'rule': 'An http upstream has no "keepalive" (nginx before 1.29.7) or "keepalive 0" (any version). '
-                'Source: the upstream.',
-        'remediation': 'Add "keepalive N;" (for example 32) to the upstream block and set '
-                       '"proxy_http_version 1.1;" and "proxy_set_header Connection \\"\\";" where it is proxied to '
-                       '(role nginx_keepalive), or upgrade to nginx 1.29.7 or later.',
+        'rule': 'An http upstream that does not pool: no "keepalive" (nginx before 1.29.7), "keepalive 0", or (before '
+                '1.29.7) a load-balancing method written after "keepalive", which replaces it. Not raised when every '
+                '*_pass that names it is uwsgi_pass or scgi_pass (they never pool); an upstream nothing names is '
+                'still reported. Source: the upstream (the "keepalive 0" line).',
+        'remediation': 'Add "keepalive N;" (for example 32) to the upstream block and set "proxy_http_version 1.1;" and '
+                       '"proxy_set_header Connection \\"\\";" where it is proxied to (role nginx_keepalive), or '
+                       'upgrade to nginx 1.29.7 or later.',
+        'remediation_by_protocol': {
+            'fastcgi': 'Add "keepalive N;" (for example 32) to the upstream block and "fastcgi_keep_conn on;" where '
+                       'fastcgi_pass uses it: FastCGI connections are kept only with both.',
+            'grpc': 'Add "keepalive N;" (for example 32) to the upstream block; grpc_pass then keeps connections.',
+            'memcached': 'Add "keepalive N;" (for example 32) to the upstream block; memcached_pass then keeps '
+                         'connections.',
+        },
     },
     'TW-NGINX-002': {
         'severity': 'high',
-        'title': 'keepalive upstream proxied with HTTP/1.0',
-        'rule': 'A proxy_pass to a keepalive upstream where the proxy_http_version in effect is not 1.1 (the '
-                'default is 1.0 before nginx 1.29.7). Source: the proxy_pass.',
+        'title': 'keepalive upstream used with a setting that closes every connection',
+        'rule': 'A proxy_pass to a pooling upstream where the proxy_http_version in effect is 1.0 (the default '
+                'before nginx 1.29.7), or a fastcgi_pass to a pooling upstream where fastcgi_keep_conn in effect is '
+                'not on. Source: the *_pass.',
         'remediation': 'Set "proxy_http_version 1.1;" in this location or a level above it; with HTTP/1.0 nginx '
                        'closes every upstream connection and keepalive has no effect.',
+        'remediation_by_protocol': {
+            'fastcgi': 'Set "fastcgi_keep_conn on;" in this location or a level above it; without it nginx asks the '
+                       'FastCGI server to close the connection after every request.',
+        },
     },
     'TW-NGINX-003': {
         'severity': 'high',
-        'title': 'keepalive upstream proxied without Connection ""',
-        'rule': 'A proxy_pass to a keepalive upstream where the proxy_set_header set in effect sends a Connection '
-                'header other than "" (the default is "close" before nginx 1.29.7); the detail names the level '
-                'whose headers replaced an inherited Connection "". Source: the proxy_pass.',
-        'remediation': 'Add "proxy_set_header Connection \\"\\";" to the level whose proxy_set_header directives '
-                       'apply here (a proxy_set_header in a location replaces every inherited one).',
+        'title': 'keepalive upstream proxied with "Connection: close"',
+        'rule': 'A proxy_pass to a pooling upstream where a Connection header nginx sends on an ordinary request (no '
+                'Upgrade header) contains the token "close": every non-empty proxy_set_header Connection of the set '
+                'in effect is sent (a proxy_set_header in a level replaces the whole inherited set); map and set are '
+                'resolved for that request; none at all means nginx\'s default "close" before 1.29.7. A value that '
+                'passes the client\'s header through or cannot be resolved counts, and the detail says so. '
+                'Source: the proxy_pass.',
+        'remediation': 'Make the level whose proxy_set_header directives apply here send no "close": '
+                       '"proxy_set_header Connection \\"\\";", or a map that gives "" when $http_upgrade is empty '
+                       '(a proxy_set_header in a location replaces every inherited one).',
     },
     'TW-NGINX-004': {
         'severity': 'low',
         'title': 'proxy_pass to a literal address',
-        'rule': 'A proxy_pass to an address or host name (or unix:) that is no upstream block. '
-                'Source: the proxy_pass.',
+        'rule': 'A proxy_pass whose host (variables after it do not matter) is no upstream block, compared '
+                'case-insensitively, carries a port, or is a unix: socket. Source: the proxy_pass.',
         'remediation': 'Define an upstream block with "keepalive N;" for this backend and proxy_pass to it, so '
                        'nginx can pool connections instead of opening one per request.',
     },
     'TW-NGINX-005': {
         'severity': 'medium',
         'title': 'upstream keepalive_requests below threshold',
-        'rule': 'A keepalive upstream whose keepalive_requests (set, or the default: 100 before nginx 1.19.10, '
-                '1000 since) is below tcp_audit_nginx_min_keepalive_requests. Source: the directive or the '
-                'upstream.',
+        'rule': 'A pooling upstream whose keepalive_requests (set, or the default: 100 before nginx 1.19.10, '
+                '1000 since) is below tcp_audit_nginx_min_keepalive_requests; not for an upstream used only by '
+                'uwsgi_pass or scgi_pass. Source: the directive or the upstream.',
         'remediation': 'Raise "keepalive_requests" in the upstream block (1000 or more); each time a connection '
                        'reaches the limit nginx closes it and leaves a TIME_WAIT socket.',
     },
     'TW-NGINX-006': {
         'severity': 'info',
         'title': 'nginx configuration could not be audited',
-        'rule': '"nginx -T" failed or a file could not be parsed. Source: path:line of the parse error when '
-                'known.',
-        'remediation': 'Run "nginx -t" on the host and fix the reported error, then audit again.',
+        'rule': '"nginx -T" failed, or its output is not what nginx prints for a configuration it loads: a '
+                '"# configuration file" line no include reaches or that repeats one, an include of a file the '
+                'output lacks, a syntax error, an include loop; or the statement cap was reached. The rest is '
+                'still audited. Source: path:line when known.',
+        'remediation': 'Run "nginx -t" and "nginx -T" on the host, fix what they report or what the detail names, '
+                       'then audit again.',
+    },
+    'TW-NGINX-007': {
+        'severity': 'info',
+        'title': '*_pass with a variable host not judged',
+        'rule': 'A *_pass whose host part is a variable (proxy_pass http://$backend, http://backend-$name/): '
+                'nginx picks the upstream per request, so no keepalive verdict is possible. Source: the *_pass.',
+        'remediation': 'Nothing to fix here; make sure every upstream it can reach has keepalive (their '
+                       'TW-NGINX-001 findings say which do not).',
     },
 }
 
 
-def finding(finding_id, detail, source=None):
-    """Return one finding with the catalogue's severity, title and remediation."""
+def finding(finding_id, detail, source=None, protocols=None):
+    """Return one finding with the catalogue's severity, title and remediation.
+
+    ``protocols`` (nginx findings: "proxy", "fastcgi", "grpc", ...) picks the
+    remediation that fits what uses the upstream; several are joined.
+    """
     entry = CATALOGUE[finding_id]
     return {'id': finding_id, 'severity': entry['severity'], 'title': entry['title'], 'detail': detail,
-            'remediation': entry['remediation'], 'source': source}
+            'remediation': remediation(finding_id, protocols), 'source': source}
+
+
+def remediation(finding_id, protocols=None):
+    """The catalogue's remediation for these protocols (the default one for None or "proxy")."""
+    entry = CATALOGUE[finding_id]
+    variants = entry.get('remediation_by_protocol', {})
+    texts = []
+    for protocol in protocols or [None]:
+        text = variants.get(protocol, entry['remediation'])
+        if text not in texts:
+            texts.append(text)
+    return ' '.join(texts)
 
 
 def severity_rank(severity):

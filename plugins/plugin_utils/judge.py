@@ -20,6 +20,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_sysctl import fold
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.catalogue import (
     finding, is_compliant, severity_counts, sort_findings)
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.run import controller_run, utc_now
 
 SCHEMA = 1
 
@@ -27,6 +28,10 @@ REUSE = 'net.ipv4.tcp_tw_reuse'
 TIMESTAMPS = 'net.ipv4.tcp_timestamps'
 RECYCLE = 'net.ipv4.tcp_tw_recycle'
 BUCKETS = 'net.ipv4.tcp_max_tw_buckets'
+# A host's output is not trusted to be small: at most this many TW-SYSCTL-012 per key.
+MAX_REJECTED_FINDINGS = 10
+# The keys the profile manages: boot and sysctl --system must agree on them (TW-SYSCTL-011).
+PROFILE_SYSCTL_KEYS = (REUSE, TIMESTAMPS, RECYCLE, BUCKETS)
 
 DEFAULT_THRESHOLDS = {'bucket_utilization': 0.8, 'port_pressure': 0.5}
 
@@ -40,13 +45,35 @@ def _settings_text(settings):
     return ', '.join('%s:%s=%s' % (s['path'], s['line'], s['value']) for s in settings)
 
 
-def sysctl_findings(sysctl, expected=None):
+def _tool_name(tools, which):
+    """'systemd-sysctl 252' / 'sysctl --system (procps 4.0.2)' for a finding's detail."""
+    tool = (tools or {}).get(which) or {}
+    if not tool.get('tool'):
+        return 'the boot' if which == 'boot' else 'sysctl --system'
+    if tool['tool'] == 'systemd-sysctl':
+        return 'systemd-sysctl %s' % (tool.get('version') or '')
+    return 'sysctl --system (procps %s)' % (tool.get('version') or '?')
+
+
+def _boot_by(entry, tools):
+    """Who sets a key's boot value: tuned's profile, or the boot's sysctl tool."""
+    return 'tuned' if (entry.get('boot_source') or '').startswith('tuned:') else _tool_name(tools, 'boot')
+
+
+def _writers(setting, tools):
+    names = [_tool_name(tools, which) for which in ('boot', 'system') if setting.get(which)]
+    return ' and '.join(names) or 'no tool'
+
+
+def sysctl_findings(sysctl, expected=None, tools=None):
     """Findings about the sysctl keys.
 
     ``sysctl``: the ``sysctl`` dict of tcp_sysctl_info (key -> {present, runtime,
-    boot, boot_source, settings, conflicting, ...}); ``expected``: key -> value the
-    profile wants (None or absent: not judged). tcp_tw_recycle's expectation only
-    applies where the key exists.
+    boot, boot_source, system, system_source, settings, conflicting, rejected, ...});
+    ``expected``: key -> value the profile wants (None or absent: not judged).
+    tcp_tw_recycle's expectation only applies where the key exists. ``tools``: the
+    ``sysctl_tools`` of tcp_sysctl_info (which tool sets the keys at boot and whether
+    ``sysctl --system`` exists), for the wording and for TW-SYSCTL-011.
     """
     expected = dict((k, fold(v)) for k, v in (expected or {}).items() if v is not None)
     found = []
@@ -55,8 +82,13 @@ def sysctl_findings(sysctl, expected=None):
         if _runtime(sysctl, RECYCLE) == '1':
             found.append(finding('TW-SYSCTL-001', '%s is 1 at runtime' % RECYCLE, recycle.get('boot_source')))
         elif fold(recycle.get('boot')) == '1':
-            found.append(finding('TW-SYSCTL-001', '%s is 0 now but %s sets it to 1 at next boot'
-                                 % (RECYCLE, recycle.get('boot_source')), recycle.get('boot_source')))
+            found.append(finding('TW-SYSCTL-001', '%s is 0 now but %s sets it to 1 at next boot (%s)'
+                                 % (RECYCLE, recycle.get('boot_source'), _boot_by(recycle, tools)),
+                                 recycle.get('boot_source')))
+        elif fold(recycle.get('system')) == '1':
+            found.append(finding('TW-SYSCTL-001', '%s is 0 now but %s sets it to 1 whenever %s runs'
+                                 % (RECYCLE, recycle.get('system_source'), _tool_name(tools, 'system')),
+                                 recycle.get('system_source')))
         found.append(finding('TW-SYSCTL-002', '%s exists (kernel older than 4.12 or a backport); runtime %s'
                              % (RECYCLE, _runtime(sysctl, RECYCLE))))
     reuse, stamps = _runtime(sysctl, REUSE), _runtime(sysctl, TIMESTAMPS)
@@ -77,8 +109,24 @@ def sysctl_findings(sysctl, expected=None):
                                  entry.get('boot_source')))
         boot = fold(entry.get('boot'))
         if entry.get('present') and boot is not None and runtime != boot:
-            found.append(finding('TW-SYSCTL-007', '%s is %s at runtime but %s at next boot (%s)'
-                                 % (key, runtime, boot, entry.get('boot_source')), entry.get('boot_source')))
+            found.append(finding('TW-SYSCTL-007', '%s is %s at runtime but %s at next boot (%s, by %s)'
+                                 % (key, runtime, boot, entry.get('boot_source'), _boot_by(entry, tools)),
+                                 entry.get('boot_source')))
+        system = fold(entry.get('system'))
+        if (key in PROFILE_SYSCTL_KEYS and entry.get('present') and (tools or {}).get('system')
+                and (tools.get('boot') or {}).get('tool') and system != boot):
+            found.append(finding('TW-SYSCTL-011', '%s: a reboot gives %s but running %s gives %s' % (
+                key, '%s (%s, by %s)' % (boot, entry.get('boot_source'), _boot_by(entry, tools))
+                if boot is not None else 'the kernel default (no setting applies at boot)',
+                _tool_name(tools, 'system'),
+                '%s (%s)' % (system, entry.get('system_source')) if system is not None else 'no change (no setting applies)'),
+                entry.get('boot_source') or entry.get('system_source')))
+        for refused in (entry.get('rejected') or [])[:MAX_REJECTED_FINDINGS]:
+            source = '%s:%s' % (refused['path'], refused['line'])
+            found.append(finding('TW-SYSCTL-012', '%s = %s at %s: the kernel refuses it (%s); written by %s, it leaves '
+                                 'the key at the value it had before' % (key, refused['value'], source,
+                                                                         refused.get('reason'), _writers(refused, tools)),
+                                 source))
         settings = entry.get('settings') or []
         if entry.get('conflicting'):
             found.append(finding('TW-SYSCTL-008', '%s is set to different values: %s; %s wins at boot'
@@ -127,7 +175,7 @@ def tcp_findings(sysctl_info, timewait=None, expected=None, thresholds=None, ext
     """
     if expected is None:
         expected = expected_from(sysctl_info)
-    found = sysctl_findings(sysctl_info.get('sysctl') or {}, expected)
+    found = sysctl_findings(sysctl_info.get('sysctl') or {}, expected, sysctl_info.get('sysctl_tools'))
     if sysctl_info.get('proc_sys_writable') is False:
         found.append(finding('TW-SYSCTL-010', '/proc/sys is mounted read-only in this network namespace%s'
                              % (' (%s container)' % sysctl_info['container'] if sysctl_info.get('container') else '')))
@@ -163,30 +211,42 @@ def check_settings(thresholds, expected):
                                      % (EXPECTED_VARIABLES.get(key, key), value))
 
 
+def _number(value, kind):
+    """``value`` as int or float when it is one (a bool is not), else None: host output is untrusted."""
+    return kind(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def nginx_live_record(live):
     """The record's ``nginx.live``: whether the running nginx loaded the files the audit read.
 
     ``live`` is the ``nginx_live`` of tcp_audit_info (module_utils/nginx_live.py,
-    live_state); None (no nginx, or an older module) stays None. Bounded: at
-    most 20 changed files are kept.
+    live_state); None (no nginx, or an older module) stays None. What the host
+    sent is typed and bounded: at most 20 changed files, paths of at most 512
+    characters.
     """
     if not isinstance(live, dict):
         return None
     changed = [item for item in live.get('changed_after_load') or [] if isinstance(item, dict)][:20]
+    loaded = live.get('loaded')
     return {
-        'running': bool(live.get('running')),
-        'master_pid': live.get('master_pid'),
-        'loaded_at': live.get('loaded_at'),
-        'loaded': live.get('loaded'),
-        'changed_after_load': [{'path': str(item.get('path')), 'changed': item.get('changed')} for item in changed],
+        'running': live.get('running') is True,
+        'master_pid': _number(live.get('master_pid'), int),
+        'loaded_at': _number(live.get('loaded_at'), float),
+        'loaded': loaded if isinstance(loaded, bool) else None,
+        'changed_after_load': [{'path': str(item.get('path'))[:512], 'changed': _number(item.get('changed'), float)}
+                               for item in changed],
     }
 
 
-def tcp_audit_record(sysctl_info, timewait=None, expected=None, thresholds=None, nginx=None, host=None, phase='before'):
+def tcp_audit_record(sysctl_info, timewait=None, expected=None, thresholds=None, nginx=None, host=None, phase='before',
+                     observed_at=None, run_id=None):
     """Build ``tcp_audit_record`` (schema in docs/audit-record.md).
 
     ``expected`` defaults to the expectations tcp_sysctl_info resolved (``auto``
     already turned into a number), so the record and the findings share them.
+    ``observed_at`` (UTC, ``YYYY-MM-DDTHH:MM:SSZ``) defaults to now, ``run_id``
+    to the id of the ansible-playbook run judging (plugin_utils/run.py), so
+    the report can tell a record of this run from a cached one.
     """
     nginx = nginx or {}
     if expected is None:
@@ -202,8 +262,11 @@ def tcp_audit_record(sysctl_info, timewait=None, expected=None, thresholds=None,
             'writable': bool(entry.get('writable')),
             'boot': fold(entry.get('boot')),
             'boot_source': entry.get('boot_source'),
+            'system': fold(entry.get('system')),
+            'system_source': entry.get('system_source'),
             'settings': entry.get('settings') or [],
             'conflicting': bool(entry.get('conflicting')),
+            'rejected': entry.get('rejected') or [],
             'expected': want,
         }
     findings = tcp_findings(sysctl_info, timewait, expected, thresholds, nginx.get('findings'))
@@ -216,6 +279,7 @@ def tcp_audit_record(sysctl_info, timewait=None, expected=None, thresholds=None,
         'memtotal_mb': sysctl_info.get('memtotal_mb'),
         'container': sysctl_info.get('container'),
         'proc_sys_writable': sysctl_info.get('proc_sys_writable'),
+        'sysctl_tools': sysctl_info.get('sysctl_tools'),
         'sysctl': sysctl,
         'timewait': timewait or {},
         'nginx': {'present': bool(nginx.get('present')), 'version': nginx.get('version'),
@@ -223,6 +287,8 @@ def tcp_audit_record(sysctl_info, timewait=None, expected=None, thresholds=None,
         'findings': findings,
         'severity_counts': severity_counts(findings),
         'compliant': is_compliant(findings),
+        'observed_at': observed_at or utc_now(),
+        'run_id': run_id or controller_run()['run_id'],
     }
 
 

@@ -182,11 +182,66 @@ def test_recorded_old_kernel_end_to_end():
                      proc_sys=os.path.join(FIXTURE, 'proc', 'sys'), root=os.path.join(FIXTURE, 'root'),
                      meminfo=os.path.join(FIXTURE, 'proc', 'meminfo'))
     record = tf.tcp_audit_record(copy.deepcopy(info), QUIET_TW, host='old-01')
+    # tuned's profile turns timestamps off after the boot (it re-applies /etc and /run, not /usr/lib), while
+    # sysctl --system keeps the vendor file's 1: 007 for the boot value, 011 for the two tools disagreeing.
     assert ids(record['findings']) == ['TW-SYSCTL-001', 'TW-SYSCTL-002', 'TW-SYSCTL-004', 'TW-SYSCTL-006',
-                                       'TW-SYSCTL-006', 'TW-SYSCTL-007', 'TW-SYSCTL-007', 'TW-SYSCTL-008',
-                                       'TW-SYSCTL-008', 'TW-SYSCTL-008']
+                                       'TW-SYSCTL-006', 'TW-SYSCTL-007', 'TW-SYSCTL-007', 'TW-SYSCTL-007',
+                                       'TW-SYSCTL-008', 'TW-SYSCTL-008', 'TW-SYSCTL-008', 'TW-SYSCTL-011']
+    disagree = [f for f in record['findings'] if f['id'] == 'TW-SYSCTL-011'][0]
+    assert disagree['detail'] == (
+        'net.ipv4.tcp_timestamps: a reboot gives 0 (tuned:/usr/lib/tuned/throughput-performance/tuned.conf:5, by tuned) '
+        'but running sysctl --system (procps 3.3.12) gives 1 (/usr/lib/sysctl.d/50-default.conf:1)')
+    assert record['sysctl_tools']['boot']['tool'] == 'systemd-sysctl'
+    assert record['sysctl']['net.ipv4.tcp_timestamps']['system'] == '1'
     assert record['severity_counts']['critical'] == 1 and not record['compliant']
     assert record['sysctl']['net.ipv4.tcp_tw_recycle']['expected'] == '0'
+
+
+TOOLS = {'boot': {'tool': 'systemd-sysctl', 'version': '257'},
+         'system': {'tool': 'sysctl --system', 'version': '4.0.4', 'binary': '/usr/sbin/sysctl'}}
+
+
+def agreeing_host():
+    """good_host() with sysctl --system agreeing with the boot on every key."""
+    host = good_host()
+    host['sysctl_tools'] = TOOLS
+    for entry_ in host['sysctl'].values():
+        entry_.update(system=entry_['boot'], system_source=entry_['boot_source'])
+    return host
+
+
+def test_boot_and_system_disagreeing_on_a_profile_key():
+    host = agreeing_host()
+    assert tf.tcp_audit_record(host, QUIET_TW)['findings'] == []
+    reuse = host['sysctl']['net.ipv4.tcp_tw_reuse']
+    reuse.update(system='0', system_source='/etc/sysctl.conf:4')
+    host['sysctl']['net.ipv4.ip_local_port_range'].update(system='1024 65000', system_source='/etc/sysctl.conf:5')
+    found = tf.tcp_audit_record(host, QUIET_TW)['findings']
+    # The port range is context, not a profile key: only tcp_tw_reuse is reported.
+    assert [(f['id'], f['detail'], f['source']) for f in found] == [(
+        'TW-SYSCTL-011', 'net.ipv4.tcp_tw_reuse: a reboot gives 1 (/etc/sysctl.d/60-harden-tcp.conf:3, by systemd-sysctl 257) '
+        'but running sysctl --system (procps 4.0.4) gives 0 (/etc/sysctl.conf:4)', '/etc/sysctl.d/60-harden-tcp.conf:3')]
+    reuse.update(boot=None, boot_source=None)
+    detail = tf.tcp_audit_record(host, QUIET_TW)['findings'][0]['detail']
+    assert detail.startswith('net.ipv4.tcp_tw_reuse: a reboot gives the kernel default (no setting applies at boot)')
+    # Without procps there is nothing to disagree with.
+    host['sysctl_tools'] = dict(TOOLS, system=None)
+    assert tf.tcp_audit_record(host, QUIET_TW)['findings'] == []
+
+
+def test_a_value_the_kernel_refuses_is_its_own_finding_not_a_mismatch():
+    host = agreeing_host()
+    refused = {'path': '/etc/sysctl.d/70-old.conf', 'line': 2, 'value': '7', 'reason': 'outside 0..2',
+               'boot': True, 'system': True}
+    host['sysctl']['net.ipv4.tcp_tw_reuse'].update(rejected=[refused])
+    # "6000 # note" is stored as 6000: boot and system are the kernel's values, so no mismatch with the runtime.
+    host['sysctl']['net.ipv4.tcp_max_tw_buckets'].update(runtime='6000', boot='6000', system='6000', expected=None)
+    record = tf.tcp_audit_record(host, QUIET_TW)
+    assert [(f['id'], f['source']) for f in record['findings']] == [('TW-SYSCTL-012', '/etc/sysctl.d/70-old.conf:2')]
+    assert record['findings'][0]['detail'] == (
+        'net.ipv4.tcp_tw_reuse = 7 at /etc/sysctl.d/70-old.conf:2: the kernel refuses it (outside 0..2); written by '
+        'systemd-sysctl 257 and sysctl --system (procps 4.0.4), it leaves the key at the value it had before')
+    assert record['sysctl']['net.ipv4.tcp_tw_reuse']['rejected'] == [refused]
 
 
 def test_catalogue_matches_shared_context_severities():
@@ -289,3 +344,16 @@ def test_many_changed_files_are_summed_up():
     [sentence] = tf.tcp_unlive_nginx(record)
 
     assert '/etc/nginx/conf.d/04.conf and 15 more changed after that (2026-11-27T12:47:09Z)' in sentence
+
+
+def test_what_the_host_says_about_live_nginx_is_typed_and_bounded():
+    hostile = {'running': 'yes', 'master_pid': '62; rm -rf /', 'loaded_at': True, 'loaded': 'false',
+               'changed_after_load': [{'path': 'x' * 5000, 'changed': 'soon'}] * 50 + ['not a dict']}
+
+    live = tf.nginx_live_record(hostile)
+
+    assert live['running'] is False and live['master_pid'] is None and live['loaded_at'] is None
+    assert live['loaded'] is None
+    assert len(live['changed_after_load']) == 20
+    assert live['changed_after_load'][0] == {'path': 'x' * 512, 'changed': None}
+    assert tf.tcp_unlive_nginx({'nginx': {'live': live}}) == []

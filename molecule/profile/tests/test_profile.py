@@ -88,7 +88,7 @@ def test_rollback_restores_every_file_byte_for_byte(restored):
         assert sha256(restored, path) == checksum, path
         assert '%04o' % restored.file(path).mode == before['modes'][path], path
     assert not restored.file(DROPIN).exists
-    listed = set(n for n in restored.check_output('ls -1 /etc/sysctl.d').split() if n.endswith('.conf'))
+    listed = set(restored.check_output("find /etc/sysctl.d -maxdepth 1 -type f -name '*.conf' -printf '%f\\n'").split())
     assert listed == set(os.path.basename(p) for p in before['files'] if p.startswith('/etc/sysctl.d/'))
 
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Record what a real nginx makes of each corpus entry.
 
 For every entry directory (``NN-slug/``) next to this script, or only those
@@ -179,7 +178,7 @@ def record(entry, image, tls_material, outdir):
 
 def main():
     global HERE
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("entries", nargs="*", help="entry directories (default: all)")
     ap.add_argument("--check", action="store_true",
                     help="re-record into a temporary directory and fail if nginx-T.txt differs")

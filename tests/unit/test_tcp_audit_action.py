@@ -1,0 +1,108 @@
+"""plugins/action/tcp_audit_info.py: one task validates, observes on the host and judges on the controller.
+
+The module part runs for real, in this process, on this machine (with a stand-in
+nginx); the action gets that result from a patched _execute_module, as it would
+from the host. The record it sets must be exactly what the judge's public
+functions make of the same result.
+"""
+
+import stat
+from unittest import mock
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible_collections.harden_tcp.tcp.plugins.action import tcp_audit_info as action
+from ansible_collections.harden_tcp.tcp.plugins.modules import tcp_audit_info as module
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.judge import nginx_live_record, tcp_audit_record
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.nginx_audit import nginx_observation
+
+# An upstream without keepalive (TW-NGINX-001) proxied to from one location.
+FAKE_NGINX = '''#!/bin/sh
+echo "nginx version: nginx/1.22.1" >&2
+cat <<'EOF'
+# configuration file /etc/nginx/nginx.conf:
+events {}
+http {
+    upstream app { server 127.0.0.1:8081; }
+    server { listen 80; location / { proxy_pass http://app; } }
+}
+EOF
+'''
+
+
+@pytest.fixture
+def observed(tmp_path, monkeypatch, run_module):
+    """What the module returns on this machine, with a stand-in nginx."""
+    binary = tmp_path / 'nginx'
+    binary.write_text(FAKE_NGINX)
+    binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path',
+                        lambda self, name, required=False, opt_dirs=None: str(binary) if name == 'nginx' else None)
+    kind, result = run_module(module.main, {'expected': {'net.ipv4.tcp_tw_reuse': '1'}})
+    assert kind == 'exit'
+    return result
+
+
+def make_action(args, module_result):
+    task = mock.MagicMock(args=args, async_val=0, check_mode=False, action='harden_tcp.tcp.tcp_audit_info')
+    connection = mock.MagicMock()
+    connection._shell.tmpdir = None
+    plugin = action.ActionModule(task, connection, mock.MagicMock(), mock.MagicMock(), mock.MagicMock())
+    plugin._execute_module = mock.MagicMock(return_value=dict(module_result))
+    return plugin
+
+
+def test_one_task_sets_the_record_the_judge_makes(observed):
+    args = {'expected': {'net.ipv4.tcp_tw_reuse': '1'}, 'thresholds': {'port_pressure': '0.3'},
+            'nginx_min_keepalive_requests': '500', 'phase': 'after'}
+    plugin = make_action(args, observed)
+    result = plugin.run(task_vars={'inventory_hostname': 'web-01'})
+    assert not result.get('failed'), result.get('msg')
+    expected = tcp_audit_record(observed, timewait=observed['timewait'], thresholds={'port_pressure': '0.3'},
+                                nginx=nginx_observation(observed['nginx_dump'], 500), host='web-01', phase='after')
+    assert result['ansible_facts'] == {'tcp_audit_record': expected}
+    record = result['ansible_facts']['tcp_audit_record']
+    assert (record['host'], record['phase'], record['nginx']['present'], record['nginx']['version']) == \
+        ('web-01', 'after', True, '1.22.1')
+    # Whether the running nginx loaded those files is read on the host, from the same dump.
+    assert observed['nginx_live']['files'] == ['/etc/nginx/nginx.conf']
+    assert record['nginx']['live'] == nginx_live_record(observed['nginx_live'])
+    assert 'TW-NGINX-001' in [f['id'] for f in record['findings']]
+    # The observations stay in the result, as the module's RETURN documents them.
+    assert result['sysctl'] == observed['sysctl'] and result['nginx_dump'] == observed['nginx_dump']
+    # The module gets its own options only, exactly as given.
+    plugin._execute_module.assert_called_once_with(
+        module_name='harden_tcp.tcp.tcp_audit_info', module_args={'expected': {'net.ipv4.tcp_tw_reuse': '1'}},
+        task_vars={'inventory_hostname': 'web-01'})
+
+
+@pytest.mark.parametrize('args, message', [
+    ({'phase': 'during'}, 'value of phase must be one of: before, after, got: during'),
+    ({'nginx_min_keepalive_requests': 'many'}, "argument 'nginx_min_keepalive_requests' is of type"),
+    ({'top_n': -1}, 'top_n must be 0 (keep all entries) or a positive integer, got -1'),
+    ({'timewait_method': 'ss'}, 'value of timewait_method must be one of: auto, netlink, procfs, got: ss'),
+    ({'include_ipv6': 'perhaps'}, "argument 'include_ipv6' is of type"),
+])
+def test_bad_options_fail_before_the_host_is_contacted(observed, args, message):
+    plugin = make_action(args, observed)
+    result = plugin.run(task_vars={'inventory_hostname': 'web-01'})
+    assert result['failed'] is True
+    assert message in result['msg']
+    assert 'ansible_facts' not in result
+    plugin._execute_module.assert_not_called()
+
+
+def test_a_bad_threshold_fails_naming_the_role_variable(observed):
+    plugin = make_action({'thresholds': {'bucket_utilization': 2}}, observed)
+    result = plugin.run(task_vars={'inventory_hostname': 'web-01'})
+    assert result['failed'] is True and 'ansible_facts' not in result
+    assert 'tcp_audit_bucket_utilization_threshold must be a number in (0, 1], got 2' in result['msg']
+
+
+def test_a_failed_module_is_passed_on_without_a_record(observed):
+    failure = {'failed': True, 'msg': 'cannot read sysctl state: boom', 'module_stderr': ''}
+    plugin = make_action({}, failure)
+    result = plugin.run(task_vars={'inventory_hostname': 'web-01'})
+    assert result['failed'] is True and result['msg'] == 'cannot read sysctl state: boom'
+    assert 'ansible_facts' not in result

@@ -201,7 +201,7 @@ def test_error_lines_are_bounded_and_cleaned(tmp_path):
     log.write_bytes(b'')
     offsets = live.log_offsets([str(log)])
     log.write_bytes(b''.join(b'2026/11/27 12:00:02 [alert] 62#62: \x1b[31mred\x1b[0m ' + b'y' * 1000 + b'\n'
-                             for _ in range(50)))
+                             for _line in range(50)))
 
     lines = live.error_lines_since(offsets)
 

@@ -776,8 +776,8 @@ def test_accepted_keys_always_stay_inside_proc_sys(tmp_path):
     rng = random.Random(11)
     root = str(tmp_path / 'proc_sys')
     accepted = 0
-    for _ in range(5000):
-        raw = ''.join(rng.choice(['.', '/', 'a', 'b', '..', '//']) for _ in range(rng.randint(1, 8)))
+    for _key in range(5000):
+        raw = ''.join(rng.choice(['.', '/', 'a', 'b', '..', '//']) for _part in range(rng.randint(1, 8)))
         key = tcp_sysctl.normalize_key(raw)
         if core.key_problem(key) is None:
             accepted += 1
@@ -792,8 +792,8 @@ def test_accepted_paths_are_absolute_and_normalised(tmp_path):
     rng = random.Random(7)
     snap = str(tmp_path / 'snap')
     accepted = 0
-    for _ in range(5000):
-        path = ''.join(rng.choice(['/', '.', '..', 'etc', 'a', '//']) for _ in range(rng.randint(1, 8)))
+    for _path in range(5000):
+        path = ''.join(rng.choice(['/', '.', '..', 'etc', 'a', '//']) for _part in range(rng.randint(1, 8)))
         if core.path_problem(path, snap) is None:
             accepted += 1
             assert path.startswith('/') and os.path.normpath(path) == path, path

@@ -50,7 +50,7 @@ def run(spec, report):
 
 def main():
     specs = json.loads(sys.argv[1])
-    reports = [{} for _ in specs]
+    reports = [{} for _spec in specs]
     threads = [threading.Thread(target=run, args=(spec, report)) for spec, report in zip(specs, reports)]
     for thread in threads:
         thread.start()

@@ -25,6 +25,7 @@ from __future__ import absolute_import, annotations, division, print_function
 import os
 import re
 import socket
+import stat
 import sys
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
@@ -86,13 +87,13 @@ def resolve(path: str, prefix: str) -> str:
 def error_log_paths(dump: str, prefix: str = '/') -> List[str]:
     """Return the files the `error_log` directives of an `nginx -T` dump write to.
 
-    syslog:, stderr, memory: and /dev/null targets are left out: there is no
-    file to read.
+    syslog:, stderr, memory: and /dev/ targets (/dev/null, /dev/stderr) are
+    left out: there is no file to read.
     """
     paths: List[str] = []
     for raw in ERROR_LOG_RE.findall(dump or ''):
         value = _unquote(raw)
-        if value in ('stderr', '/dev/null') or value.startswith(('syslog:', 'memory:')):
+        if value == 'stderr' or value.startswith(('syslog:', 'memory:', '/dev/')):
             continue
         path = resolve(value, prefix)
         if path not in paths:
@@ -308,14 +309,30 @@ def open_log_files(master: int, proc: str = DEFAULT_PROC) -> List[str]:
     return paths
 
 
+def open_regular(path: str) -> Optional[int]:
+    """Open a file for reading without blocking; return the descriptor, or None unless it is a regular file.
+
+    An error_log of /dev/stderr or a FIFO must never be read: a read would
+    wait for a writer that never comes.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_NOCTTY', 0))
+    except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
 def log_offsets(paths: Iterable[str]) -> Dict[str, int]:
-    """Return {path: size} of each readable log file: where lines written from now on start."""
+    """Return {path: size} of each readable regular log file: where lines written from now on start."""
     offsets: Dict[str, int] = {}
     for path in list(paths)[:MAX_LOG_FILES]:
-        try:
-            offsets[path] = os.stat(path).st_size
-        except OSError:
-            continue
+        fd = open_regular(path)
+        if fd is not None:
+            offsets[path] = os.fstat(fd).st_size
+            os.close(fd)
     return offsets
 
 
@@ -325,29 +342,40 @@ def clean(text: str) -> str:
     return printable[:MAX_LINE_CHARS]
 
 
-def error_lines_since(offsets: Dict[str, int]) -> List[Dict[str, Any]]:
-    """Return the [emerg] and [alert] lines written to the logs after their offsets.
+def read_error_lines(positions: Dict[str, int], found: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Append to ``found`` the [emerg] and [alert] lines written since ``positions``, and advance them.
 
-    Each is {path, time, level, pid, message}; at most MAX_LOG_BYTES are read
-    per file and MAX_ERROR_LINES kept. A log that shrank (rotated) is read
-    from its start.
+    Each line is {path, time, level, pid, message}. Only whole lines are
+    read (a line still being written is read next time); at most
+    MAX_LOG_BYTES per file and call, MAX_ERROR_LINES in all. A log that
+    shrank (rotated) is read from its start. Returns ``found``.
     """
-    found: List[Dict[str, Any]] = []
-    for path in sorted(offsets):
-        try:
-            with open(path, 'rb') as handle:
-                size = os.fstat(handle.fileno()).st_size
-                handle.seek(offsets[path] if size >= offsets[path] else 0)
-                data = handle.read(MAX_LOG_BYTES)
-        except (IOError, OSError):
+    for path in sorted(positions):
+        fd = open_regular(path)
+        if fd is None:
             continue
-        for match in ERROR_LINE_RE.finditer(data):
+        try:
+            if os.fstat(fd).st_size < positions[path]:
+                positions[path] = 0
+            os.lseek(fd, positions[path], os.SEEK_SET)
+            data = os.read(fd, MAX_LOG_BYTES)
+        finally:
+            os.close(fd)
+        whole = data.rfind(b'\n') + 1
+        # A line longer than what one read takes is skipped, not waited for.
+        positions[path] += whole if whole or len(data) < MAX_LOG_BYTES else len(data)
+        for match in ERROR_LINE_RE.finditer(data[:whole]):
+            if len(found) >= MAX_ERROR_LINES:
+                return found
             found.append({'path': path, 'time': match.group(1).decode('ascii'),
                           'level': match.group(2).decode('ascii'), 'pid': int(match.group(3)),
                           'message': clean(match.group(4).decode('utf-8', 'replace'))})
-            if len(found) >= MAX_ERROR_LINES:
-                return found
     return found
+
+
+def error_lines_since(offsets: Dict[str, int]) -> List[Dict[str, Any]]:
+    """Return the [emerg] and [alert] lines written to the logs after their offsets (one read_error_lines)."""
+    return read_error_lines(dict(offsets), [])
 
 
 def error_summary(lines: List[Dict[str, Any]]) -> List[str]:
@@ -480,30 +508,28 @@ def wait_for_reload(master: int, before: Dict[str, Any], offsets: Dict[str, int]
     """
     start = clock()
     outcome: Dict[str, Any] = {'state': 'pending', 'new': [], 'old_active': []}
+    positions = dict(offsets)
     errors: List[Dict[str, Any]] = []
     while True:
         if read_process(master, proc) is None:
             outcome = {'state': 'master_gone', 'new': [], 'old_active': []}
             break
-        errors = error_lines_since(offsets)
+        read_error_lines(positions, errors)
         outcome = reload_outcome(before, generation(master, proc), errors)
         if outcome['state'] != 'pending' or clock() - start >= timeout:
             break
         sleep(interval)
     if outcome['state'] == 'pending':
         outcome['state'] = 'timeout'
-    if outcome['state'] == 'loaded':
+    if outcome['state'] == 'loaded' and read_error_lines(positions, errors):
         # A last look: a worker of the new generation may have logged as it started.
-        errors = error_lines_since(offsets)
-        if errors:
-            outcome['state'] = 'rejected'
+        outcome['state'] = 'rejected'
     if outcome['state'] == 'rejected':
-        quiet_since = clock()
+        quiet_since, seen = clock(), len(errors)
         while clock() - quiet_since < settle and clock() - start < timeout + settle:
             sleep(interval)
-            more = error_lines_since(offsets)
-            if len(more) != len(errors):
-                errors, quiet_since = more, clock()
+            if len(read_error_lines(positions, errors)) != seen:
+                quiet_since, seen = clock(), len(errors)
     outcome['errors'] = errors
     outcome['waited'] = round(clock() - start, 2)
     return outcome

@@ -210,6 +210,44 @@ def test_error_lines_are_bounded_and_cleaned(tmp_path):
     assert len(lines[0]['message']) == live.MAX_LINE_CHARS
 
 
+def test_a_log_that_is_not_a_regular_file_is_never_read(tmp_path):
+    # error_log /dev/stderr, or a FIFO: reading it would wait for a writer forever.
+    fifo = tmp_path / 'fifo.log'
+    os.mkfifo(str(fifo))
+
+    assert live.log_offsets([str(fifo), str(tmp_path)]) == {}
+    assert live.error_lines_since({str(fifo): 0}) == []
+
+
+def test_lines_are_read_once_and_only_when_whole(tmp_path):
+    log = tmp_path / 'error.log'
+    log.write_bytes(b'')
+    positions, found = live.log_offsets([str(log)]), []
+    log.write_bytes(b'2026/11/27 12:00:02 [emerg] 62#62: bind() to 0.0.0.0:8090 fail')
+
+    assert live.read_error_lines(positions, found) == [] and positions == {str(log): 0}
+
+    with open(str(log), 'ab') as handle:
+        handle.write(b'ed (98: Address already in use)\n')
+    live.read_error_lines(positions, found)
+    live.read_error_lines(positions, found)
+
+    assert [line['message'] for line in found] == ['bind() to 0.0.0.0:8090 failed (98: Address already in use)']
+    assert positions == {str(log): os.path.getsize(str(log))}
+
+
+def test_a_line_longer_than_one_read_is_skipped_not_waited_for(tmp_path, monkeypatch):
+    monkeypatch.setattr(live, 'MAX_LOG_BYTES', 64)
+    log = tmp_path / 'error.log'
+    log.write_bytes(b'x' * 200 + b'\n2026/11/27 12:00:02 [alert] 62#62: after the long line\n')
+    positions, found = {str(log): 0}, []
+
+    for _read in range(6):
+        live.read_error_lines(positions, found)
+
+    assert [line['message'] for line in found] == ['after the long line']
+
+
 def test_the_recorded_bind_failure_sums_up_as_nginx_said_it(tmp_path):
     log = tmp_path / 'error.log'
     log.write_bytes(b'')
@@ -282,7 +320,8 @@ def test_files_error_logs_and_pid_come_from_a_real_dump():
 def test_error_log_targets_without_a_file_are_left_out_and_relative_ones_resolved():
     dump = ('# configuration file /etc/nginx/nginx.conf:\n'
             'error_log stderr;\nerror_log syslog:server=unix:/dev/log;\n  error_log memory:32m debug;\n'
-            'error_log /dev/null;\nerror_log "logs/quoted error.log" warn;\n# error_log /commented.log;\n')
+            'error_log /dev/null;\nerror_log /dev/stderr;\nerror_log "logs/quoted error.log" warn;\n'
+            '# error_log /commented.log;\n')
 
     assert live.error_log_paths(dump, '/usr/share/nginx') == ['/usr/share/nginx/logs/quoted error.log']
 

@@ -172,6 +172,30 @@ def test_two_runs_at_once_wait_for_each_other_and_share_one_consistent_snapshot(
     assert record['after']['files'][SITE_LINK] == ['link', '0777', 0, 0, '../sites-available/app']
 
 
+# ------------------------------------------------------------------ the proof reads what is live
+
+
+def test_the_proof_refuses_a_host_whose_nginx_has_not_loaded_its_files(every_case):
+    run = case(every_case, 'unlive')['run']
+
+    assert run['rc'] == 2
+    assert [failure['task'] for failure in run['failures']] == ['Fail when a change did not take']
+    final = messages(run)[-1]
+    assert 'last loaded its configuration at' in final
+    assert 'but /etc/nginx/nginx.conf changed after that' in final
+    assert 'the running nginx does not serve the configuration on disk' in final
+    # Nothing else was wrong: no sysctl ("key: runtime X, wanted Y"), no finding in a managed file.
+    assert final.startswith('The change did not take on %s: nginx (master pid ' % every_case.backend.get_hostname())
+    assert ', wanted ' not in final and 'TW-NGINX' not in final
+
+
+def test_the_same_host_is_proven_once_nginx_reloaded(every_case):
+    run = case(every_case, 'unlive-reloaded')['run']
+
+    assert run['rc'] == 0, messages(run)
+    assert run['failures'] == []
+
+
 # ------------------------------------------------------------------ rollback refusals
 
 

@@ -10,7 +10,7 @@ __metaclass__ = type
 
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.catalogue import finding
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.judge import (
-    tcp_audit_record, tcp_finding_lines, tcp_unproven_nginx, tcp_untaken)
+    tcp_audit_record, tcp_finding_lines, tcp_unlive_nginx, tcp_unproven_nginx, tcp_untaken)
 
 
 class FilterModule(object):
@@ -21,6 +21,7 @@ class FilterModule(object):
             'tcp_audit_record': tcp_audit_record,
             'tcp_finding': finding,
             'tcp_finding_lines': tcp_finding_lines,
+            'tcp_unlive_nginx': tcp_unlive_nginx,
             'tcp_unproven_nginx': tcp_unproven_nginx,
             'tcp_untaken': tcp_untaken,
         }

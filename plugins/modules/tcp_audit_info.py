@@ -144,15 +144,19 @@ nginx_dump:
   returned: always
   sample: {binary: /usr/sbin/nginx, rc: 0, stdout: "# configuration file /etc/nginx/nginx.conf:\n...",
            stderr: "nginx version: nginx/1.22.1\n"}
+nginx_live:
+  description:
+    - "Whether the running nginx loaded the files of that dump, as M(harden_tcp.tcp.nginx_live_info) returns it:
+      C({running, master_pid, pid_file, loaded_at, files, changed_after_load, loaded}); null without nginx."
+  type: dict
+  returned: always
 '''
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.harden_tcp.tcp.plugins.module_utils.nginx_live import NGINX_DIRS, live_from_dump
 from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_audit import ARGUMENT_SPEC, params_error
 from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_sysctl import gather
 from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_timewait import TimewaitError, gather_timewait
-
-# Where nginx lives besides PATH: distribution packages, source builds, nginx.org's layout.
-NGINX_DIRS = ['/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin', '/sbin']
 
 
 def dump_nginx(module):
@@ -188,6 +192,7 @@ def main():
     except TimewaitError as exc:
         module.fail_json(msg=str(exc))
     result['nginx_dump'] = dump_nginx(module) if params['nginx'] else {'skipped': True}
+    result['nginx_live'] = live_from_dump(result['nginx_dump'])
     module.exit_json(changed=False, **result)
 
 

@@ -14,6 +14,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
+
 from ansible.errors import AnsibleFilterError
 from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_sysctl import fold
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.catalogue import (
@@ -209,6 +211,33 @@ def check_settings(thresholds, expected):
                                      % (EXPECTED_VARIABLES.get(key, key), value))
 
 
+def _number(value, kind):
+    """``value`` as int or float when it is one (a bool is not), else None: host output is untrusted."""
+    return kind(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def nginx_live_record(live):
+    """The record's ``nginx.live``: whether the running nginx loaded the files the audit read.
+
+    ``live`` is the ``nginx_live`` of tcp_audit_info (module_utils/nginx_live.py,
+    live_state); None (no nginx, or an older module) stays None. What the host
+    sent is typed and bounded: at most 20 changed files, paths of at most 512
+    characters.
+    """
+    if not isinstance(live, dict):
+        return None
+    changed = [item for item in live.get('changed_after_load') or [] if isinstance(item, dict)][:20]
+    loaded = live.get('loaded')
+    return {
+        'running': live.get('running') is True,
+        'master_pid': _number(live.get('master_pid'), int),
+        'loaded_at': _number(live.get('loaded_at'), float),
+        'loaded': loaded if isinstance(loaded, bool) else None,
+        'changed_after_load': [{'path': str(item.get('path'))[:512], 'changed': _number(item.get('changed'), float)}
+                               for item in changed],
+    }
+
+
 def tcp_audit_record(sysctl_info, timewait=None, expected=None, thresholds=None, nginx=None, host=None, phase='before',
                      observed_at=None, run_id=None):
     """Build ``tcp_audit_record`` (schema in docs/audit-record.md).
@@ -253,7 +282,8 @@ def tcp_audit_record(sysctl_info, timewait=None, expected=None, thresholds=None,
         'sysctl_tools': sysctl_info.get('sysctl_tools'),
         'sysctl': sysctl,
         'timewait': timewait or {},
-        'nginx': {'present': bool(nginx.get('present')), 'version': nginx.get('version')},
+        'nginx': {'present': bool(nginx.get('present')), 'version': nginx.get('version'),
+                  'live': nginx_live_record(sysctl_info.get('nginx_live'))},
         'findings': findings,
         'severity_counts': severity_counts(findings),
         'compliant': is_compliant(findings),
@@ -289,6 +319,31 @@ def tcp_unproven_nginx(record, managed_files):
                 and source.rsplit(':', 1)[0] in managed):
             unproven.append('%s: %s %s' % (source, item['id'], item.get('title', '')))
     return unproven
+
+
+def _utc(epoch):
+    try:
+        return datetime.datetime.fromtimestamp(float(epoch), datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+    except (TypeError, ValueError, OverflowError, OSError):
+        return 'an unknown time'
+
+
+def tcp_unlive_nginx(record):
+    """Why the running nginx does not serve the files the audit read, as sentences; [] when it does.
+
+    The proof fails on these: a configuration on disk that the running master
+    never loaded (a reload nginx refused, or none sent) proves nothing. A host
+    where nginx does not run, or where it cannot be told, gives none.
+    """
+    live = (record.get('nginx') or {}).get('live') or {}
+    if not live.get('running') or live.get('loaded') is not False:
+        return []
+    changed = live.get('changed_after_load') or []
+    return ['nginx (master pid %s) last loaded its configuration at %s, but %s changed after that (%s): the running '
+            'nginx does not serve the configuration on disk'
+            % (live.get('master_pid'), _utc(live.get('loaded_at')), ', '.join(item['path'] for item in changed[:5])
+               + (' and %d more' % (len(changed) - 5) if len(changed) > 5 else ''),
+               _utc(max(item.get('changed') or 0 for item in changed)) if changed else 'an unknown time')]
 
 
 def tcp_finding_lines(record):

@@ -156,7 +156,7 @@ def test_nginx_findings_are_merged():
     nginx = {'present': True, 'version': '1.22.1', 'findings': [
         {'id': 'TW-NGINX-001', 'severity': 'high', 'title': 't', 'detail': 'd', 'remediation': 'r', 'source': None}]}
     record = tf.tcp_audit_record(good_host(), QUIET_TW, nginx=nginx)
-    assert record['nginx'] == {'present': True, 'version': '1.22.1'}
+    assert record['nginx'] == {'present': True, 'version': '1.22.1', 'live': None}
     assert ids(record['findings']) == ['TW-NGINX-001'] and not record['compliant']
 
 
@@ -302,3 +302,58 @@ def test_finding_lines_put_each_finding_on_a_line():
     assert tf.tcp_finding_lines(record) == [
         'TW-SYSCTL-006 (high) runtime value differs from the profile: net.ipv4.tcp_tw_reuse is 2, the profile wants 1']
     assert tf.tcp_finding_lines({'findings': []}) == ['no findings']
+
+
+def test_the_record_says_whether_the_running_nginx_loaded_the_files():
+    host = dict(good_host(), nginx_live={
+        'running': True, 'master_pid': 62, 'pid_file': '/run/nginx.pid', 'loaded_at': 1795783604.5,
+        'files': ['/etc/nginx/nginx.conf', '/etc/nginx/sites-enabled/app'],
+        'changed_after_load': [{'path': '/etc/nginx/sites-enabled/app', 'changed': 1795783610.25}], 'loaded': False})
+
+    record = tf.tcp_audit_record(host, QUIET_TW)
+
+    assert record['nginx']['live'] == {
+        'running': True, 'master_pid': 62, 'loaded_at': 1795783604.5, 'loaded': False,
+        'changed_after_load': [{'path': '/etc/nginx/sites-enabled/app', 'changed': 1795783610.25}]}
+    assert tf.tcp_unlive_nginx(record) == [
+        'nginx (master pid 62) last loaded its configuration at 2026-11-27T12:46:44Z, but /etc/nginx/sites-enabled/app '
+        'changed after that (2026-11-27T12:46:50Z): the running nginx does not serve the configuration on disk']
+
+
+@pytest.mark.parametrize('live', [
+    None,                                                    # no nginx on the host
+    {'running': False, 'loaded': None},                      # nginx installed, not running
+    {'running': True, 'loaded': None},                       # nginx -t rejects the files: cannot tell
+    {'running': True, 'loaded': True, 'changed_after_load': []},
+])
+def test_only_a_running_nginx_that_missed_a_change_is_unproven(live):
+    record = tf.tcp_audit_record(dict(good_host(), nginx_live=live), QUIET_TW)
+
+    assert tf.tcp_unlive_nginx(record) == []
+    assert record['nginx']['live'] == (None if live is None else dict(
+        {'running': live['running'], 'master_pid': None, 'loaded_at': None, 'changed_after_load': []},
+        loaded=live['loaded']))
+
+
+def test_many_changed_files_are_summed_up():
+    changed = [{'path': '/etc/nginx/conf.d/%02d.conf' % index, 'changed': 1795783610.0 + index} for index in range(30)]
+    record = {'nginx': {'live': {'running': True, 'master_pid': 7, 'loaded_at': 1795783600.0, 'loaded': False,
+                                 'changed_after_load': tf.nginx_live_record(
+                                     {'changed_after_load': changed})['changed_after_load']}}}
+
+    [sentence] = tf.tcp_unlive_nginx(record)
+
+    assert '/etc/nginx/conf.d/04.conf and 15 more changed after that (2026-11-27T12:47:09Z)' in sentence
+
+
+def test_what_the_host_says_about_live_nginx_is_typed_and_bounded():
+    hostile = {'running': 'yes', 'master_pid': '62; rm -rf /', 'loaded_at': True, 'loaded': 'false',
+               'changed_after_load': [{'path': 'x' * 5000, 'changed': 'soon'}] * 50 + ['not a dict']}
+
+    live = tf.nginx_live_record(hostile)
+
+    assert live['running'] is False and live['master_pid'] is None and live['loaded_at'] is None
+    assert live['loaded'] is None
+    assert len(live['changed_after_load']) == 20
+    assert live['changed_after_load'][0] == {'path': 'x' * 512, 'changed': None}
+    assert tf.tcp_unlive_nginx({'nginx': {'live': live}}) == []

@@ -14,7 +14,7 @@ import pytest
 from ansible.module_utils import basic
 from ansible_collections.harden_tcp.tcp.plugins.action import tcp_audit_info as action
 from ansible_collections.harden_tcp.tcp.plugins.modules import tcp_audit_info as module
-from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.judge import tcp_audit_record
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.judge import nginx_live_record, tcp_audit_record
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.nginx_audit import nginx_observation
 
 # An upstream without keepalive (TW-NGINX-001) proxied to from one location.
@@ -63,7 +63,11 @@ def test_one_task_sets_the_record_the_judge_makes(observed):
                                 nginx=nginx_observation(observed['nginx_dump'], 500), host='web-01', phase='after')
     assert result['ansible_facts'] == {'tcp_audit_record': expected}
     record = result['ansible_facts']['tcp_audit_record']
-    assert (record['host'], record['phase'], record['nginx']) == ('web-01', 'after', {'present': True, 'version': '1.22.1'})
+    assert (record['host'], record['phase'], record['nginx']['present'], record['nginx']['version']) == \
+        ('web-01', 'after', True, '1.22.1')
+    # Whether the running nginx loaded those files is read on the host, from the same dump.
+    assert observed['nginx_live']['files'] == ['/etc/nginx/nginx.conf']
+    assert record['nginx']['live'] == nginx_live_record(observed['nginx_live'])
     assert 'TW-NGINX-001' in [f['id'] for f in record['findings']]
     # The observations stay in the result, as the module's RETURN documents them.
     assert result['sysctl'] == observed['sysctl'] and result['nginx_dump'] == observed['nginx_dump']

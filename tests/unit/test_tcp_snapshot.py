@@ -10,15 +10,22 @@ fixture (patch_module_args; exit_json/fail_json become results).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import random
+import re
+import signal
 import stat
+import threading
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from ansible_collections.harden_tcp.tcp.plugins.module_utils import tcp_lock
 from ansible_collections.harden_tcp.tcp.plugins.module_utils import tcp_snapshot as core
 from ansible_collections.harden_tcp.tcp.plugins.module_utils import tcp_sysctl
 from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_snapshot import SnapshotError
@@ -67,8 +74,19 @@ def mode_of(path: str) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
 
 
-def restore_all(snap, proc_sys=core.DEFAULT_PROC_SYS, clear=True):
-    return core.restore(snap, core.load_manifest(snap), proc_sys, clear)
+def restore_all(snap, proc_sys=core.DEFAULT_PROC_SYS, clear=True, force=False):
+    changes, cleared, _files = core.restore(snap, core.load_manifest(snap), proc_sys, clear, force=force)
+    return changes, cleared
+
+
+def make_snapshot_dir(snap):
+    """Create an (empty) harden-tcp snapshot directory, marker included."""
+    core.ensure_snapshot_dir(snap)
+
+
+def only_marker_left(snap):
+    """True when the snapshot is gone and its directory holds only the marker."""
+    return os.path.isdir(snap) and os.listdir(snap) == [core.MARKER]
 
 
 # ------------------------------------------------------------------ files
@@ -95,7 +113,7 @@ def test_save_then_restore_round_trips_content_and_mode_byte_for_byte(snap, etc)
     assert changes == ['file %s: original content restored (sha256 %s)'
                        % (path, hashlib.sha256(original).hexdigest()[:12])]
     assert cleared is True
-    assert not os.path.exists(snap)
+    assert only_marker_left(snap)
 
 
 def test_a_file_whose_only_change_is_its_mode_is_restored(snap, etc):
@@ -130,7 +148,7 @@ def test_a_file_that_was_absent_is_removed_on_restore(snap, etc):
     recorded, manifest = core.save_files(snap, [path])
     assert recorded == [path]
     assert manifest['files'][path] == {'state': 'absent', 'tag': ''}
-    assert os.listdir(os.path.join(snap, 'files')) == []
+    assert sorted(os.listdir(snap)) == [core.MARKER, core.MANIFEST]
 
     os.makedirs(os.path.dirname(path))
     Path(path).write_text('net.ipv4.tcp_tw_reuse = 1\n')
@@ -276,7 +294,7 @@ def test_layout_on_disk_is_root_only_with_one_blob_per_file(snap, etc):
 
 
 def test_a_manifest_that_is_not_json_is_reported(snap):
-    os.makedirs(snap)
+    make_snapshot_dir(snap)
     Path(snap, 'manifest.json').write_text('{"files": ')
 
     with pytest.raises(SnapshotError, match=r'manifest .*manifest\.json is not valid JSON'):
@@ -300,14 +318,14 @@ def test_sysctl_values_are_saved_and_restored_against_a_fake_proc_sys(snap, proc
 
     (proc_sys / 'net' / 'ipv4' / 'tcp_tw_reuse').write_text('1\n')
     (proc_sys / 'net' / 'ipv4' / 'ip_local_port_range').write_text('1024\t65535\n')
-    changes, cleared = core.restore(snap, core.load_manifest(snap), str(proc_sys))
+    changes, cleared_now, _files = core.restore(snap, core.load_manifest(snap), str(proc_sys))
 
     assert changes == ['sysctl net.ipv4.ip_local_port_range: 1024 65535 -> 32768 60999',
                        'sysctl net.ipv4.tcp_tw_reuse: 1 -> 2']
     assert (proc_sys / 'net' / 'ipv4' / 'tcp_tw_reuse').read_text() == '2\n'
     assert (proc_sys / 'net' / 'ipv4' / 'ip_local_port_range').read_text() == '32768 60999\n'
     assert not (proc_sys / 'net' / 'ipv4' / 'tcp_tw_recycle').exists()
-    assert cleared and not os.path.exists(snap)
+    assert cleared_now and only_marker_left(snap)
 
 
 def test_a_sysctl_key_is_recorded_once(snap, proc_sys):
@@ -323,12 +341,12 @@ def test_a_sysctl_key_is_recorded_once(snap, proc_sys):
 
 def test_a_value_recorded_with_the_kernels_tab_is_equal_to_its_folded_form(snap, proc_sys):
     # A manifest written before values were folded holds the kernel's tab.
-    os.makedirs(snap)
+    make_snapshot_dir(snap)
     Path(snap, 'manifest.json').write_text(json.dumps({
         'schema': 1, 'created': '2024-01-01T00:00:00Z', 'files': {},
         'sysctl': {'net.ipv4.ip_local_port_range': {'present': True, 'value': '32768\t60999', 'tag': ''}}}))
 
-    changes, _manifest = core.restore(snap, core.load_manifest(snap), str(proc_sys), clear=False)
+    changes, _cleared, _files = core.restore(snap, core.load_manifest(snap), str(proc_sys), clear=False)
 
     assert changes == []
 
@@ -364,8 +382,8 @@ def test_status_without_a_snapshot(module, run_module, snap):
     kind, result = run_module(module.main, {'operation': 'status', 'dir': snap})
 
     assert kind == 'exit'
-    assert result == {'changed': False, 'exists': False, 'recorded': [], 'restored': [], 'snapshot': {},
-                      'dir': snap}
+    assert result == {'changed': False, 'exists': False, 'recorded': [], 'restored': [], 'restored_files': [],
+                      'snapshot': {}, 'dir': snap}
     assert not os.path.exists(snap)
 
 
@@ -414,8 +432,9 @@ def test_module_saves_reports_and_restores(module, run_module, snap, etc, proc_s
     assert restored['restored'] == ['file %s: original content restored (sha256 %s)'
                                     % (path, hashlib.sha256(b'a\n').hexdigest()[:12]),
                                     'sysctl net.ipv4.tcp_tw_reuse: 1 -> 2']
+    assert restored['restored_files'] == [{'path': path, 'tag': 'tcp_profile'}]
     assert Path(path).read_bytes() == b'a\n'
-    assert not os.path.exists(snap)
+    assert only_marker_left(snap)
 
 
 def test_module_check_mode_writes_nothing(module, run_module, snap, etc):
@@ -456,8 +475,8 @@ def test_module_reports_a_damaged_blob(module, run_module, snap, etc):
 
 @pytest.mark.parametrize('args, message', [
     ({}, 'missing required arguments: operation'),
-    ({'operation': 'backup'}, 'value of operation must be one of: save_files, save_sysctl, status, restore, '
-                              'got: backup'),
+    ({'operation': 'backup'}, 'value of operation must be one of: save_files, save_sysctl, note_written, status, '
+                              'restore, clear, lock, unlock, got: backup'),
     ({'operation': 'status', 'clear': 'maybe'}, "argument 'clear' is of type"),
     ({'operation': 'status', 'dir': 'relative/snap'}, "tcp_snapshot_dir must be an absolute path; got 'relative/snap'"),
     ({'operation': 'save_files', 'dir': '/nonexistent-harden-tcp-test', 'paths': ['etc/x.conf']},
@@ -479,6 +498,504 @@ def test_module_documentation_parses_and_matches_the_argument_spec(module):
     assert all(isinstance(line, str) for line in documentation['description'])
     assert all(isinstance(value['description'], str) for value in documentation['options'].values())
     assert all(isinstance(value['description'], str) for value in returned.values())
-    assert sorted(documentation['options']) == ['clear', 'dir', 'keys', 'operation', 'paths', 'proc_sys', 'tag']
+    assert sorted(documentation['options']) == sorted(['clear', 'dir', 'force', 'keys', 'lock', 'lock_hold',
+                                                       'lock_wait', 'operation', 'paths', 'proc_sys', 'tag'])
     assert documentation['options']['operation']['choices'] == list(core.OPERATIONS)
-    assert sorted(returned) == ['dir', 'exists', 'recorded', 'restored', 'snapshot']
+    assert sorted(returned) == ['dir', 'exists', 'lock', 'recorded', 'restored', 'restored_files', 'snapshot',
+                                'waited']
+
+
+# ------------------------------------------------------------------ the directory is harden-tcp's own
+
+
+def tree_of(path):
+    """{relative path: (mode, bytes or link target or None)} of everything under path, path itself included."""
+    found = {'.': (stat.S_IMODE(os.lstat(path).st_mode), None)}
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            full = os.path.join(root, name)
+            st = os.lstat(full)
+            content = os.readlink(full) if stat.S_ISLNK(st.st_mode) else \
+                (Path(full).read_bytes() if stat.S_ISREG(st.st_mode) else None)
+            found[os.path.relpath(full, path)] = (stat.S_IMODE(st.st_mode), content)
+    return found
+
+
+@pytest.fixture
+def foreign(tmp_path):
+    """A shared directory someone else owns: world-writable, sticky, with files of its own."""
+    path = tmp_path / 'shared'
+    path.mkdir()
+    os.chmod(str(path), 0o1777)
+    (path / 'report.csv').write_bytes(b'a,b\n')
+    (path / 'files').mkdir()
+    (path / 'files' / 'keep.orig').write_bytes(b'not ours\n')
+    return str(path)
+
+
+def test_a_new_snapshot_dir_is_created_root_only_with_its_marker(tmp_path, etc):
+    snap = str(tmp_path / 'var' / 'lib' / 'harden-tcp')
+    core.save_files(snap, [write(etc / 'a.conf', b'a\n', 0o644)])
+
+    assert mode_of(snap) == 0o700
+    assert Path(snap, core.MARKER).read_bytes() == core.MARKER_TEXT
+    assert sorted(os.listdir(snap)) == [core.MARKER, 'files', 'manifest.json']
+
+
+@pytest.mark.parametrize('operation', ['save_files', 'save_sysctl', 'note_written', 'status', 'restore', 'clear',
+                                       'lock'])
+def test_an_existing_foreign_directory_is_refused_and_left_untouched(module, run_module, foreign, etc, proc_sys,
+                                                                     operation):
+    before = tree_of(foreign)
+
+    kind, result = run_module(module.main, {'operation': operation, 'dir': foreign, 'proc_sys': str(proc_sys),
+                                            'paths': [write(etc / 'a.conf', b'a\n', 0o644)],
+                                            'keys': ['net.ipv4.tcp_tw_reuse'], 'lock_wait': 0})
+
+    assert kind == 'fail'
+    assert result['msg'].startswith('tcp_snapshot_dir %s exists and has no marker file, so it is not a harden-tcp '
+                                    'snapshot directory' % foreign)
+    assert result['msg'].endswith('Nothing was changed.')
+    assert tree_of(foreign) == before
+    assert mode_of(foreign) == 0o1777
+
+
+def test_an_empty_directory_is_foreign_too(tmp_path, etc):
+    empty = tmp_path / 'empty'
+    empty.mkdir(mode=0o755)
+
+    with pytest.raises(SnapshotError, match='exists and has no marker file'):
+        core.save_files(str(empty), [write(etc / 'a.conf', b'a\n', 0o644)])
+
+    assert os.listdir(str(empty)) == [] and mode_of(str(empty)) == 0o755
+
+
+def test_a_link_or_a_file_is_no_snapshot_dir(tmp_path, foreign):
+    link = tmp_path / 'link'
+    os.symlink(foreign, str(link))
+    plain = tmp_path / 'plain'
+    plain.write_text('x')
+
+    with pytest.raises(SnapshotError, match='is a symbolic link'):
+        core.load_manifest(str(link))
+    with pytest.raises(SnapshotError, match='exists and is not a directory'):
+        core.load_manifest(str(plain))
+
+
+def test_a_snapshot_dir_of_harden_tcp_1_0_is_adopted_without_a_chmod(snap, etc):
+    path = write(etc / 'a.conf', b'a\n', 0o644)
+    core.save_files(snap, [path])
+    os.unlink(os.path.join(snap, core.MARKER))
+    os.chmod(snap, 0o750)
+
+    assert core.load_manifest(snap)['files'][path]['state'] == 'present'
+    core.save_files(snap, [str(etc / 'b.conf')], manifest=core.load_manifest(snap))
+
+    assert os.path.isfile(os.path.join(snap, core.MARKER))
+    assert mode_of(snap) == 0o750
+
+
+def test_clearing_removes_only_the_manifest_and_the_blobs_it_lists(snap, etc):
+    path = write(etc / 'a.conf', b'a\n', 0o644)
+    core.save_files(snap, [path, str(etc / 'new.conf')])
+    Path(snap, 'files', 'f' * 64 + '.orig').write_bytes(b'someone else put this here\n')
+    Path(snap, 'notes.txt').write_bytes(b'an admin left a note\n')
+    write(etc / 'a.conf', b'hardened\n', 0o644)
+
+    restore_all(snap)
+
+    assert sorted(os.listdir(snap)) == [core.MARKER, 'files', 'notes.txt']
+    assert os.listdir(os.path.join(snap, 'files')) == ['f' * 64 + '.orig']
+
+
+# ------------------------------------------------------------------ a damaged manifest changes nothing
+
+
+@pytest.fixture
+def hardened(snap, etc, proc_sys):
+    """A snapshot of two files and a sysctl key, all three changed since: (paths, read_state)."""
+    first = write(etc / 'a.conf', b'a original\n', 0o644)
+    second = write(etc / 'b.conf', b'b original\n', 0o600)
+    core.save_files(snap, [first, second])
+    core.save_sysctl(snap, ['net.ipv4.tcp_tw_reuse'], manifest=core.load_manifest(snap), proc_sys=str(proc_sys))
+    write(etc / 'a.conf', b'a hardened\n', 0o644)
+    write(etc / 'b.conf', b'b hardened\n', 0o644)
+    (proc_sys / 'net' / 'ipv4' / 'tcp_tw_reuse').write_text('1\n')
+
+    def state():
+        return (Path(first).read_bytes(), Path(second).read_bytes(), mode_of(second),
+                (proc_sys / 'net' / 'ipv4' / 'tcp_tw_reuse').read_text(),
+                Path(snap, core.MANIFEST).read_bytes())
+    return first, second, state
+
+
+def edit_manifest(snap, change):
+    manifest = json.loads(Path(snap, core.MANIFEST).read_text())
+    change(manifest)
+    Path(snap, core.MANIFEST).write_text(json.dumps(manifest))
+
+
+def drop(field):
+    return lambda record: record.pop(field)
+
+
+def put(field, value):
+    return lambda record: record.__setitem__(field, value)
+
+
+@pytest.mark.parametrize('damage, wrong', [
+    (drop('state'), "'state' is null, not one of present, absent, link"),
+    (drop('mode'), "'mode' is missing"),
+    (put('mode', None), "'mode' is null"),
+    (put('mode', 644), "'mode' is 644, not an octal mode"),
+    (put('uid', True), "'uid' is true, not a non-negative integer"),
+    (put('gid', -1), "'gid' is -1, not a non-negative integer"),
+    (put('sha256', 'abc'), "'sha256' is \"abc\", not a sha256 in hex"),
+    (put('blob', '../../../etc/shadow'), "'blob' is \"../../../etc/shadow\", not \"files/"),
+    (put('state', 'directory'), "'state' is \"directory\", not one of present, absent, link"),
+    (put('written', {'state': 'present'}), ".written: 'sha256' is missing"),
+    (put('tag', None), "'tag' is null"),
+])
+def test_a_damaged_file_record_is_named_and_nothing_is_restored(module, run_module, snap, proc_sys, hardened,
+                                                                damage, wrong):
+    first, _second, state = hardened
+    edit_manifest(snap, lambda manifest: damage(manifest['files'][first]))
+    before = state()
+
+    kind, result = run_module(module.main, {'operation': 'restore', 'dir': snap, 'proc_sys': str(proc_sys)})
+
+    assert kind == 'fail'
+    assert result['msg'].startswith('the harden-tcp snapshot manifest %s/manifest.json is damaged, so nothing was '
+                                    'changed: files["%s"]' % (snap, first))
+    assert wrong in result['msg']
+    assert state() == before
+
+
+@pytest.mark.parametrize('path, wrong', [
+    ('etc/a.conf', 'the path is not absolute'),
+    ('/etc/nginx/../shadow', "the path has a '..' component"),
+    ('/etc//a.conf', 'the path is not normalised (/etc/a.conf)'),
+    ('/etc/./a.conf', 'the path is not normalised (/etc/a.conf)'),
+    ('//etc/a.conf', 'the path is not absolute'),
+    ('/', 'the path is not normalised (/)'),
+])
+def test_a_record_with_an_unsafe_path_is_refused(snap, hardened, path, wrong):
+    first, _second, state = hardened
+
+    def move(manifest):
+        manifest['files'][path] = manifest['files'].pop(first)
+    edit_manifest(snap, move)
+    before = state()
+
+    with pytest.raises(SnapshotError) as failure:
+        core.load_manifest(snap)
+
+    assert 'files[%s]: %s' % (json.dumps(path), wrong) in str(failure.value)
+    assert state() == before
+
+
+def test_a_record_inside_the_snapshot_dir_is_refused(snap, hardened):
+    first, _second, _state = hardened
+    edit_manifest(snap, lambda manifest: manifest['files'].__setitem__(
+        os.path.join(snap, core.MANIFEST), manifest['files'][first]))
+
+    with pytest.raises(SnapshotError, match='the path lies inside the snapshot directory'):
+        core.load_manifest(snap)
+
+
+@pytest.mark.parametrize('key, record, wrong', [
+    ('net.//.//.//.etc.hostname', {'present': True, 'value': 'x', 'tag': ''},
+     "the key escapes /proc/sys (a component is empty, '.' or '..': net/../../../etc/hostname)"),
+    ('net/../../../etc/hostname', {'present': True, 'value': 'x', 'tag': ''},
+     'the key is not in dotted form (net.//.//.//.etc.hostname)'),
+    ('net..ipv4', {'present': True, 'value': 'x', 'tag': ''}, "a component is empty, '.' or '..'"),
+    ('net.ipv4.tcp_tw_reuse', {'present': True, 'value': None, 'tag': ''}, "'value' is null, not one line of text"),
+    ('net.ipv4.tcp_tw_reuse', {'present': True, 'value': '1\n2', 'tag': ''}, 'not one line of text'),
+    ('net.ipv4.tcp_tw_reuse', {'present': 'yes', 'value': '1', 'tag': ''}, "'present' is \"yes\", not true or false"),
+    ('net.ipv4.tcp_tw_reuse', {'present': False, 'value': '1', 'tag': ''}, 'although the key was absent'),
+    ('net.ipv4.tcp_tw_reuse', {'value': '1', 'tag': ''}, "'present' is missing"),
+])
+def test_a_damaged_sysctl_record_is_named_and_nothing_is_restored(snap, proc_sys, hardened, key, record, wrong):
+    _first, _second, state = hardened
+
+    def swap(manifest):
+        manifest['sysctl'] = {key: record}
+    edit_manifest(snap, swap)
+    before = state()
+
+    with pytest.raises(SnapshotError) as failure:
+        core.restore(snap, core.load_manifest(snap), str(proc_sys))
+
+    assert 'sysctl[%s]: ' % json.dumps(key) in str(failure.value)
+    assert wrong in str(failure.value)
+    assert state() == before
+    assert Path('/etc/hostname').exists() is os.path.exists('/etc/hostname')
+
+
+def test_every_damaged_record_is_listed(snap, hardened):
+    first, second, _state = hardened
+    edit_manifest(snap, lambda manifest: (manifest['files'][first].pop('mode'), manifest['files'][second].pop('size')))
+
+    with pytest.raises(SnapshotError) as failure:
+        core.load_manifest(snap)
+
+    assert failure.value.result['problems'] == ['files["%s"]: \'mode\' is missing' % first,
+                                                'files["%s"]: \'size\' is missing' % second]
+
+
+@pytest.mark.parametrize('top, wrong', [
+    ({'schema': 2}, "'schema' is 2, not 1"),
+    ({'files': []}, "'files' is [], not an object"),
+    ({'created': None}, "'created' is null, not a time stamp"),
+])
+def test_a_damaged_manifest_header_is_named(snap, hardened, top, wrong):
+    edit_manifest(snap, lambda manifest: manifest.update(top))
+
+    with pytest.raises(SnapshotError, match=re.escape(wrong)):
+        core.load_manifest(snap)
+
+
+def test_recording_a_key_that_leaves_proc_sys_is_refused_before_anything_is_written(snap, proc_sys):
+    with pytest.raises(SnapshotError, match=re.escape(
+            "cannot record sysctl key 'net/../../../etc/hostname': the key escapes /proc/sys")):
+        core.save_sysctl(snap, ['net.ipv4.tcp_tw_reuse', 'net/../../../etc/hostname'], proc_sys=str(proc_sys))
+
+    assert not os.path.exists(snap)
+
+
+def test_recording_a_path_inside_the_snapshot_dir_is_refused(snap, etc):
+    core.save_files(snap, [write(etc / 'a.conf', b'a\n', 0o644)])
+
+    with pytest.raises(SnapshotError, match='lies inside the snapshot directory'):
+        core.save_files(snap, [os.path.join(snap, 'manifest.json')], manifest=core.load_manifest(snap))
+
+
+def test_accepted_keys_always_stay_inside_proc_sys(tmp_path):
+    # Differential, on seeded random keys: whatever key_problem accepts, tcp_sysctl's
+    # proc_sys_path (the path a restore writes to) puts strictly inside the tree.
+    rng = random.Random(11)
+    root = str(tmp_path / 'proc_sys')
+    accepted = 0
+    for _key in range(5000):
+        raw = ''.join(rng.choice(['.', '/', 'a', 'b', '..', '//']) for _part in range(rng.randint(1, 8)))
+        key = tcp_sysctl.normalize_key(raw)
+        if core.key_problem(key) is None:
+            accepted += 1
+            target = os.path.normpath(tcp_sysctl.proc_sys_path(key, root))
+            assert target.startswith(root + '/'), (raw, key, target)
+            assert target == tcp_sysctl.proc_sys_path(key, root), (raw, key, target)
+    assert accepted > 100
+    assert core.key_problem('net.ipv4.conf.eth0/100.rp_filter') is None
+
+
+def test_accepted_paths_are_absolute_and_normalised(tmp_path):
+    rng = random.Random(7)
+    snap = str(tmp_path / 'snap')
+    accepted = 0
+    for _path in range(5000):
+        path = ''.join(rng.choice(['/', '.', '..', 'etc', 'a', '//']) for _part in range(rng.randint(1, 8)))
+        if core.path_problem(path, snap) is None:
+            accepted += 1
+            assert path.startswith('/') and os.path.normpath(path) == path, path
+            assert '..' not in path.split('/'), path
+    assert accepted > 100
+
+
+# ------------------------------------------------------------------ hand edits
+
+
+def test_a_hand_edit_since_harden_tcp_wrote_refuses_the_rollback(snap, etc, proc_sys):
+    path = write(etc / 'site', b'original\n', 0o644)
+    other = write(etc / 'other', b'other original\n', 0o644)
+    core.save_files(snap, [path, other])
+    core.save_sysctl(snap, ['net.ipv4.tcp_tw_reuse'], manifest=core.load_manifest(snap), proc_sys=str(proc_sys))
+    write(etc / 'site', b'written by harden-tcp\n', 0o644)
+    write(etc / 'other', b'written by harden-tcp\n', 0o644)
+    noted, _manifest = core.note_written(snap, [path, other], core.load_manifest(snap))
+    assert noted == [path, other]
+    write(etc / 'site', b'written by harden-tcp\n# and a line by hand\n', 0o644)
+    (proc_sys / 'net' / 'ipv4' / 'tcp_tw_reuse').write_text('1\n')
+
+    with pytest.raises(SnapshotError) as failure:
+        core.restore(snap, core.load_manifest(snap), str(proc_sys))
+
+    edited = hashlib.sha256(b'written by harden-tcp\n# and a line by hand\n').hexdigest()[:12]
+    written = hashlib.sha256(b'written by harden-tcp\n').hexdigest()[:12]
+    assert str(failure.value).startswith(
+        'refusing to roll back: %s was changed since harden-tcp wrote it (it holds content sha256 %s, but harden-tcp '
+        'last left content sha256 %s there). Rolling back would overwrite those hand edits; nothing was restored.'
+        % (path, edited, written))
+    assert 'tcp_rollback_force: true' in str(failure.value)
+    assert Path(other).read_bytes() == b'written by harden-tcp\n'
+    assert (proc_sys / 'net' / 'ipv4' / 'tcp_tw_reuse').read_text() == '1\n'
+
+    changes, _cleared, files = core.restore(snap, core.load_manifest(snap), str(proc_sys), force=True)
+
+    assert Path(path).read_bytes() == b'original\n' and Path(other).read_bytes() == b'other original\n'
+    kept = os.listdir(os.path.join(snap, core.HAND_EDITS_DIR))
+    assert len(kept) == 1 and kept[0].startswith('site.')
+    assert Path(snap, core.HAND_EDITS_DIR, kept[0]).read_bytes() == b'written by harden-tcp\n# and a line by hand\n'
+    assert changes[0].startswith('file %s: hand edit overwritten because tcp_rollback_force is true' % path)
+    assert [item['path'] for item in files] == [other, path]
+    assert sorted(os.listdir(snap)) == [core.MARKER, core.HAND_EDITS_DIR]
+
+
+def test_a_file_removed_or_recreated_by_hand_counts_as_a_hand_edit(snap, etc):
+    present = write(etc / 'present', b'original\n', 0o644)
+    created = str(etc / 'created')
+    core.save_files(snap, [present, created])
+    write(etc / 'present', b'harden\n', 0o644)
+    core.note_written(snap, [present, created], core.load_manifest(snap))
+    os.unlink(present)
+    Path(created).write_text('made by hand after harden-tcp removed it\n')
+
+    reasons = dict((item['path'], item['reason']) for item in core.hand_edits(core.load_manifest(snap)))
+
+    assert reasons == {
+        present: 'it holds no file, but harden-tcp last left content sha256 %s there'
+                 % hashlib.sha256(b'harden\n').hexdigest()[:12],
+        created: 'it holds content sha256 %s, but harden-tcp last left no file there'
+                 % hashlib.sha256(b'made by hand after harden-tcp removed it\n').hexdigest()[:12]}
+
+
+def test_a_file_put_back_by_hand_or_never_noted_is_no_hand_edit(snap, etc):
+    back = write(etc / 'back', b'original\n', 0o644)
+    unnoted = write(etc / 'unnoted', b'original\n', 0o644)
+    core.save_files(snap, [back, unnoted])
+    write(etc / 'back', b'harden\n', 0o644)
+    core.note_written(snap, [back], core.load_manifest(snap))
+    write(etc / 'back', b'original\n', 0o644)
+    write(etc / 'unnoted', b'anything\n', 0o644)
+
+    assert core.hand_edits(core.load_manifest(snap)) == []
+
+
+def test_noting_a_path_that_was_never_recorded_is_refused(snap, etc):
+    core.save_files(snap, [write(etc / 'a', b'a\n', 0o644)])
+
+    with pytest.raises(SnapshotError, match='is not recorded in the snapshot'):
+        core.note_written(snap, [str(etc / 'b')], core.load_manifest(snap))
+
+
+def test_noting_twice_changes_nothing(snap, etc):
+    path = write(etc / 'a', b'a\n', 0o644)
+    core.save_files(snap, [path])
+    core.note_written(snap, [path], core.load_manifest(snap))
+
+    assert core.note_written(snap, [path], core.load_manifest(snap))[0] == []
+
+
+# ------------------------------------------------------------------ the lock (a real flock and holder process)
+
+
+@pytest.fixture
+def locks(snap):
+    """Take locks in snap; every holder still alive at the end is released."""
+    taken = []
+
+    def take(**kwargs):
+        result = tcp_lock.acquire(snap, kwargs.pop('wait', 0), kwargs.pop('hold', 60), **kwargs)
+        taken.append(result['lock'])
+        return result
+    yield take
+    for lock in taken:
+        if tcp_lock.holder_alive(lock):
+            os.kill(lock['pid'], signal.SIGTERM)
+
+
+def flock_free(snap):
+    fd = os.open(os.path.join(snap, 'lock'), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def test_the_lock_is_held_by_a_holder_process_until_released(snap, locks):
+    taken = locks(tag='harden')
+    lock = taken['lock']
+
+    assert taken['changed'] and taken['waited'] == 0  # it created the directory
+    assert tcp_lock.holder_alive(lock)
+    assert tcp_lock.read_holder(os.path.join(snap, 'lock')) == lock
+    assert lock['tag'] == 'harden' and re.match(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$', lock['started'])
+    assert not flock_free(snap)
+
+    with pytest.raises(SnapshotError) as failure:
+        tcp_lock.acquire(snap, 1, 60, tag='rollback')
+    assert str(failure.value).startswith(
+        'another harden-tcp run holds the lock %s/lock: the harden run whose lock holder is pid %d, started %s'
+        % (snap, lock['pid'], lock['started']))
+    assert 'Waited 1 s (tcp_snapshot_lock_wait); nothing was changed' in str(failure.value)
+
+    released = tcp_lock.release(snap, lock)
+
+    assert not released['changed'] and not tcp_lock.holder_alive(lock)
+    assert flock_free(snap)
+    assert Path(snap, 'lock').read_bytes() == b''
+    assert sorted(os.listdir(snap)) == [core.MARKER, 'lock']
+
+
+def test_a_second_run_waits_for_the_first(snap, locks):
+    first = locks()['lock']
+    results = {}
+
+    def second():
+        results['second'] = locks(wait=30)
+    thread = threading.Thread(target=second)
+    thread.start()
+    time.sleep(1.5)
+    assert 'second' not in results
+    tcp_lock.release(snap, first)
+    thread.join(30)
+
+    assert results['second']['waited'] >= 1.0
+    assert results['second']['lock']['pid'] != first['pid']
+    assert tcp_lock.holder_alive(results['second']['lock'])
+
+
+def test_a_crashed_run_leaves_a_lock_that_expires(snap, locks):
+    lock = locks(hold=1)['lock']
+    deadline = time.monotonic() + 10
+    while tcp_lock.holder_alive(lock) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    assert not tcp_lock.holder_alive(lock)
+    assert flock_free(snap)
+    with pytest.raises(SnapshotError, match='this run no longer held the harden-tcp lock'):
+        tcp_lock.release(snap, lock)
+    again = locks(wait=0)
+    assert again['waited'] == 0 and not again['changed'] and tcp_lock.holder_alive(again['lock'])
+
+
+def test_a_killed_holder_frees_the_lock_at_once(snap, locks):
+    lock = locks()['lock']
+    os.kill(lock['pid'], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while tcp_lock.holder_alive(lock) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert tcp_lock.holder_alive(locks(wait=2)['lock'])
+
+
+def test_locking_in_check_mode_creates_nothing(snap):
+    assert tcp_lock.acquire(snap, 0, 60, check_mode=True) == {'changed': True, 'lock': {}, 'waited': 0, 'dir': snap}
+    assert not os.path.exists(snap)
+
+
+def test_the_lock_lives_only_in_harden_tcps_own_directory(foreign):
+    before = tree_of(foreign)
+
+    with pytest.raises(SnapshotError, match='has no marker file'):
+        tcp_lock.acquire(foreign, 0, 60)
+
+    assert tree_of(foreign) == before
+
+
+def test_noting_in_check_mode_without_a_snapshot_is_quiet(snap, etc):
+    # In check mode nothing was recorded before, so there is nothing to note and no error.
+    assert core.note_written(snap, [str(etc / 'a')], None, check_mode=True) == ([], None)
+    assert not os.path.exists(snap)

@@ -100,4 +100,6 @@ def test_rollback_restores_runtime_values(restored):
 
 
 def test_rollback_clears_the_snapshot(restored):
-    assert not restored.file('/var/lib/harden-tcp').exists
+    # The manifest and its blobs go; harden-tcp's directory stays with its marker and the lock file.
+    assert not restored.file('/var/lib/harden-tcp/manifest.json').exists
+    assert sorted(restored.check_output('ls -A /var/lib/harden-tcp').split()) == ['.harden-tcp-snapshot', 'lock']

@@ -14,4 +14,6 @@ def test_proc_sys_is_read_only(host):
 
 def test_no_dropin_and_no_snapshot(host):
     assert not host.file('/etc/sysctl.d/60-harden-tcp.conf').exists
-    assert not host.file('/var/lib/harden-tcp').exists
+    # harden-tcp.yml took its per-host lock (in the snapshot directory) but recorded nothing.
+    assert not host.file('/var/lib/harden-tcp/manifest.json').exists
+    assert sorted(host.check_output('ls -A /var/lib/harden-tcp').split()) == ['.harden-tcp-snapshot', 'lock']

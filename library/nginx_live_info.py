@@ -1,0 +1,1 @@
+../plugins/modules/nginx_live_info.py

@@ -1,0 +1,1 @@
+../plugins/modules/nginx_reload.py

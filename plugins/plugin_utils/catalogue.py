@@ -79,7 +79,9 @@ CATALOGUE = {
     'TW-SYSCTL-008': {
         'severity': 'medium',
         'title': 'configuration files set a key to different values',
-        'rule': 'Two or more settings in the sysctl configuration files give one key different values.',
+        'rule': 'Two or more settings in the sysctl configuration files give one key different values, or a file '
+                'that the boot or sysctl --system applies after the profile drop-in (tcp_audit_profile_file) would '
+                'override it.',
         'remediation': 'Keep one setting per key: remove the rival setting, or run tcp_profile with '
                        'tcp_profile_fix_conflicts: true so the profile drop-in sorts last.',
     },

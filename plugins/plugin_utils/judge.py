@@ -65,7 +65,14 @@ def _writers(setting, tools):
     return ' and '.join(names) or 'no tool'
 
 
-def sysctl_findings(sysctl, expected=None, tools=None):
+def _overriders_text(overridden_by, tools):
+    """'path:line (key = value, under <tool>), ...' for the settings that beat the profile drop-in, or ''."""
+    return ', '.join('%s:%s (= %s, under %s)' % (item.get('path'), item.get('line'), item.get('value'),
+                                               ' and '.join(_tool_name(tools, tool) for tool in item.get('tools') or []))
+                     for item in overridden_by or [])
+
+
+def sysctl_findings(sysctl, expected=None, tools=None, profile_file=None):
     """Findings about the sysctl keys.
 
     ``sysctl``: the ``sysctl`` dict of tcp_sysctl_info (key -> {present, runtime,
@@ -73,7 +80,9 @@ def sysctl_findings(sysctl, expected=None, tools=None):
     ``expected``: key -> value the profile wants (None or absent: not judged).
     tcp_tw_recycle's expectation only applies where the key exists. ``tools``: the
     ``sysctl_tools`` of tcp_sysctl_info (which tool sets the keys at boot and whether
-    ``sysctl --system`` exists), for the wording and for TW-SYSCTL-011.
+    ``sysctl --system`` exists), for the wording and for TW-SYSCTL-011. ``profile_file``:
+    the drop-in the profile writes, named when a later file overrides it (an entry's
+    ``overridden_by``, computed on the host against that file).
     """
     expected = dict((k, fold(v)) for k, v in (expected or {}).items() if v is not None)
     found = []
@@ -128,9 +137,15 @@ def sysctl_findings(sysctl, expected=None, tools=None):
                                                                          refused.get('reason'), _writers(refused, tools)),
                                  source))
         settings = entry.get('settings') or []
-        if entry.get('conflicting'):
-            found.append(finding('TW-SYSCTL-008', '%s is set to different values: %s; %s wins at boot'
-                                 % (key, _settings_text(settings), entry.get('boot_source')), entry.get('boot_source')))
+        overriders = _overriders_text(entry.get('overridden_by'), tools)
+        if entry.get('conflicting') or overriders:
+            detail = '%s is set to different values: %s; %s wins at boot' % (
+                key, _settings_text(settings), entry.get('boot_source'))
+            if overriders:
+                detail = '%s%s %s the profile drop-in %s' % (
+                    (detail + '; ') if entry.get('conflicting') else '', overriders,
+                    'overrides' if len(entry['overridden_by']) == 1 else 'override', profile_file or 'of tcp_profile')
+            found.append(finding('TW-SYSCTL-008', detail, entry.get('boot_source')))
         if not entry.get('present') and settings:
             found.append(finding('TW-SYSCTL-009', '%s does not exist on this kernel but is set by %s'
                                  % (key, _settings_text(settings)), '%s:%s' % (settings[-1]['path'], settings[-1]['line'])))
@@ -175,7 +190,8 @@ def tcp_findings(sysctl_info, timewait=None, expected=None, thresholds=None, ext
     """
     if expected is None:
         expected = expected_from(sysctl_info)
-    found = sysctl_findings(sysctl_info.get('sysctl') or {}, expected, sysctl_info.get('sysctl_tools'))
+    found = sysctl_findings(sysctl_info.get('sysctl') or {}, expected, sysctl_info.get('sysctl_tools'),
+                            (sysctl_info.get('profile') or {}).get('file'))
     if sysctl_info.get('proc_sys_writable') is False:
         found.append(finding('TW-SYSCTL-010', '/proc/sys is mounted read-only in this network namespace%s'
                              % (' (%s container)' % sysctl_info['container'] if sysctl_info.get('container') else '')))
@@ -267,6 +283,7 @@ def tcp_audit_record(sysctl_info, timewait=None, expected=None, thresholds=None,
             'settings': entry.get('settings') or [],
             'conflicting': bool(entry.get('conflicting')),
             'rejected': entry.get('rejected') or [],
+            'overridden_by': entry.get('overridden_by') or [],
             'expected': want,
         }
     findings = tcp_findings(sysctl_info, timewait, expected, thresholds, nginx.get('findings'))

@@ -357,3 +357,18 @@ def test_what_the_host_says_about_live_nginx_is_typed_and_bounded():
     assert len(live['changed_after_load']) == 20
     assert live['changed_after_load'][0] == {'path': 'x' * 512, 'changed': None}
     assert tf.tcp_unlive_nginx({'nginx': {'live': live}}) == []
+
+
+def test_a_file_that_overrides_the_profile_drop_in_is_reported_even_without_a_second_setting():
+    """tcp_audit_profile_file: the module names what beats the drop-in; the judge reports it (TW-SYSCTL-008)."""
+    info = good_host()
+    info['sysctl']['net.ipv4.tcp_tw_reuse']['overridden_by'] = [
+        {'path': '/etc/sysctl.d/99-zz.conf', 'line': 2, 'value': '0', 'tools': ['boot', 'system']}]
+    info['profile'] = {'file': '/etc/sysctl.d/60-harden-tcp.conf'}
+    record = tf.tcp_audit_record(info, QUIET_TW)
+    (item,) = [f for f in record['findings'] if f['id'] == 'TW-SYSCTL-008']
+    assert item['detail'] == ('/etc/sysctl.d/99-zz.conf:2 (= 0, under the boot and sysctl --system) overrides '
+                              'the profile drop-in /etc/sysctl.d/60-harden-tcp.conf')
+    assert record['sysctl']['net.ipv4.tcp_tw_reuse']['overridden_by'][0]['path'] == '/etc/sysctl.d/99-zz.conf'
+    del info['sysctl']['net.ipv4.tcp_tw_reuse']['overridden_by']
+    assert 'TW-SYSCTL-008' not in ids(tf.tcp_audit_record(info, QUIET_TW)['findings'])

@@ -349,11 +349,19 @@ def tcp_unlive_nginx(record):
     """Why the running nginx does not serve the files the audit read, as sentences; [] when it does.
 
     The proof fails on these: a configuration on disk that the running master
-    never loaded (a reload nginx refused, or none sent) proves nothing. A host
-    where nginx does not run, or where it cannot be told, gives none.
+    never loaded (a reload nginx refused, or none sent) proves nothing, and
+    neither does a running nginx of which it cannot be told (``nginx -T``
+    failed, so the files on disk are not known, or the master's start is
+    unknown). A host where nginx does not run gives none.
     """
     live = (record.get('nginx') or {}).get('live') or {}
-    if not live.get('running') or live.get('loaded') is not False:
+    if not live.get('running'):
+        return []
+    if live.get('loaded') is None:
+        return ['nginx runs (master pid %s) but whether it loaded the configuration on disk cannot be told: nginx -T '
+                'printed no configuration (the files on disk do not pass nginx -t?) or the master\'s start time is '
+                'unknown' % live.get('master_pid')]
+    if live.get('loaded'):
         return []
     changed = live.get('changed_after_load') or []
     return ['nginx (master pid %s) last loaded its configuration at %s, but %s changed after that (%s): the running '

@@ -323,7 +323,6 @@ def test_the_record_says_whether_the_running_nginx_loaded_the_files():
 @pytest.mark.parametrize('live', [
     None,                                                    # no nginx on the host
     {'running': False, 'loaded': None},                      # nginx installed, not running
-    {'running': True, 'loaded': None},                       # nginx -t rejects the files: cannot tell
     {'running': True, 'loaded': True, 'changed_after_load': []},
 ])
 def test_only_a_running_nginx_that_missed_a_change_is_unproven(live):
@@ -333,6 +332,16 @@ def test_only_a_running_nginx_that_missed_a_change_is_unproven(live):
     assert record['nginx']['live'] == (None if live is None else dict(
         {'running': live['running'], 'master_pid': None, 'loaded_at': None, 'changed_after_load': []},
         loaded=live['loaded']))
+
+
+def test_a_running_nginx_that_cannot_be_told_is_never_proven():
+    """nginx -T failed (the files on disk do not pass nginx -t): what runs is not known to be what is on disk."""
+    record = tf.tcp_audit_record(dict(good_host(), nginx_live={'running': True, 'master_pid': 9, 'loaded': None}),
+                                 QUIET_TW)
+
+    [sentence] = tf.tcp_unlive_nginx(record)
+
+    assert sentence.startswith('nginx runs (master pid 9) but whether it loaded the configuration on disk cannot be told')
 
 
 def test_many_changed_files_are_summed_up():

@@ -30,7 +30,7 @@ CATALOGUE = {
     'TW-SYSCTL-001': {
         'severity': 'critical',
         'title': 'tcp_tw_recycle is enabled',
-        'rule': 'net.ipv4.tcp_tw_recycle is 1 at runtime, or is set to 1 for the next boot.',
+        'rule': 'net.ipv4.tcp_tw_recycle is 1 at runtime, or is set to 1 for the next boot or by sysctl --system.',
         'remediation': 'Set net.ipv4.tcp_tw_recycle to 0 (run harden-tcp.yml) and remove the setting that enables '
                        'it; never enable it: it drops SYNs from clients behind NAT.',
     },

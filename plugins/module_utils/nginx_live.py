@@ -544,6 +544,19 @@ DEFAULT_PREFIX = '/usr/local/nginx'
 SYSTEMD_DIR = '/run/systemd/system'
 
 
+def runner(module: Any) -> Callable[[List[str]], Tuple[int, str, str]]:
+    """``run(argv) -> (rc, stdout, stderr)`` for an AnsibleModule, the one way the modules run nginx and systemctl.
+
+    In the C locale; nginx prints configuration files byte for byte, in whatever
+    encoding they were saved, so output is decoded as UTF-8 with U+FFFD for
+    what is not: one Latin-1 comment cannot fail a module.
+    """
+    def run(argv: List[str]) -> Tuple[int, str, str]:
+        rc, out, err = module.run_command(argv, environ_update={'LANG': 'C', 'LC_ALL': 'C'}, encoding=None)
+        return rc, (out or b'').decode('utf-8', 'replace'), (err or b'').decode('utf-8', 'replace')
+    return run
+
+
 def stderr_text(text: str) -> str:
     """Return nginx's stderr on one line, without its 'test failed' boilerplate."""
     lines = [line.strip() for line in (text or '').splitlines() if line.strip()]

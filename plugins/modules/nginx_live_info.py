@@ -95,7 +95,8 @@ error:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.harden_tcp.tcp.plugins.module_utils.nginx_live import NGINX_DIRS, live_state, pid_file_of, stderr_text
+from ansible_collections.harden_tcp.tcp.plugins.module_utils.nginx_live import (
+    NGINX_DIRS, live_state, pid_file_of, runner, stderr_text)
 
 
 def main():
@@ -111,7 +112,7 @@ def main():
     if binary is None:
         module.exit_json(changed=False, present=False, binary=None, running=False, master_pid=None, pid_file=None,
                          loaded_at=None, files=[], changed_after_load=[], loaded=None, error=None)
-    rc, dump, err = module.run_command([binary, '-T', '-q'], environ_update={'LANG': 'C', 'LC_ALL': 'C'})
+    rc, dump, err = runner(module)([binary, '-T', '-q'])
     dump = dump if rc == 0 else ''
     state = live_state(dump, params['pid_file'] or pid_file_of(dump))
     module.exit_json(changed=False, present=True, binary=binary, error=None if rc == 0 else stderr_text(err), **state)

@@ -135,7 +135,7 @@ serving:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.harden_tcp.tcp.plugins.module_utils.nginx_live import RELOAD_METHODS, reload_and_confirm
+from ansible_collections.harden_tcp.tcp.plugins.module_utils.nginx_live import RELOAD_METHODS, reload_and_confirm, runner
 
 
 def main():
@@ -157,10 +157,7 @@ def main():
     if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
         module.fail_json(msg='no nginx binary at %s (nginx_keepalive_binary)' % binary)
 
-    def run(argv):
-        return module.run_command(argv, environ_update={'LANG': 'C', 'LC_ALL': 'C'})
-
-    ok, result = reload_and_confirm(run, binary, params['pid_file'], service=params['service'],
+    ok, result = reload_and_confirm(runner(module), binary, params['pid_file'], service=params['service'],
                                     method=params['method'], timeout=params['timeout'],
                                     probe_listeners=params['probe'], check_mode=module.check_mode)
     if not ok:

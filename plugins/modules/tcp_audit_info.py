@@ -153,7 +153,7 @@ nginx_live:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.harden_tcp.tcp.plugins.module_utils.nginx_live import NGINX_DIRS, live_from_dump
+from ansible_collections.harden_tcp.tcp.plugins.module_utils.nginx_live import NGINX_DIRS, live_from_dump, runner
 from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_audit import ARGUMENT_SPEC, params_error
 from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_sysctl import gather
 from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_timewait import TimewaitError, gather_timewait
@@ -162,17 +162,14 @@ from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_timewait import
 def dump_nginx(module):
     """The nginx_dump return value: run `nginx -v -T -q` where nginx is installed.
 
-    nginx prints configuration files byte for byte, in whatever encoding they
-    were saved: the output is decoded as UTF-8 with U+FFFD for what is not, so
-    one Latin-1 comment cannot lose the rest of the host's audit.
+    Decoded with replacement (nginx_live.runner): one Latin-1 comment cannot
+    lose the rest of the host's audit.
     """
     binary = module.get_bin_path('nginx', opt_dirs=NGINX_DIRS)
     if binary is None:
         return {'binary': None}
-    rc, stdout, stderr = module.run_command([binary, '-v', '-T', '-q'], environ_update={'LANG': 'C', 'LC_ALL': 'C'},
-                                            encoding=None)
-    return {'binary': binary, 'rc': rc, 'stdout': stdout.decode('utf-8', 'replace'),
-            'stderr': stderr.decode('utf-8', 'replace')}
+    rc, stdout, stderr = runner(module)([binary, '-v', '-T', '-q'])
+    return {'binary': binary, 'rc': rc, 'stdout': stdout, 'stderr': stderr}
 
 
 def main():

@@ -20,7 +20,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_sysctl import fold
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.catalogue import (
     finding, is_compliant, severity_counts, sort_findings)
-from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.run import controller_run, utc_now
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.run import TIME_FORMAT, controller_run, utc_now
 
 SCHEMA = 1
 
@@ -340,7 +340,7 @@ def tcp_unproven_nginx(record, managed_files):
 
 def _utc(epoch):
     try:
-        return datetime.datetime.fromtimestamp(float(epoch), datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+        return datetime.datetime.fromtimestamp(float(epoch), datetime.timezone.utc).strftime(TIME_FORMAT)
     except (TypeError, ValueError, OverflowError, OSError):
         return 'an unknown time'
 

@@ -41,8 +41,9 @@ import math
 import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.run import TIME_FORMAT
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.catalogue import (
-    CATALOGUE, GATING, SEVERITIES, SEVERITY_RANK, severity_rank)
+    CATALOGUE, GATING, SEVERITIES, SEVERITY_RANK, severity_counts, severity_rank, worst_severity)
 
 REPORT_SCHEMA = 1
 STATES = ('noncompliant', 'failed', 'unreachable', 'compliant')
@@ -170,18 +171,10 @@ def record_findings(record: Any) -> List[Dict[str, Any]]:
     return findings
 
 
-def severity_totals(findings: Iterable[Mapping[str, Any]]) -> Dict[str, int]:
-    """{severity: count} over cleaned findings (unknown severities are not counted)."""
-    counts = {name: 0 for name in SEVERITIES}
-    for item in findings:
-        if item['severity'] is not None:
-            counts[item['severity']] += 1
-    return counts
-
-
-def _worst(findings: Iterable[Mapping[str, Any]]) -> Optional[str]:
-    ranks = [SEVERITY_RANK[item['severity']] for item in findings if item['severity'] is not None]
-    return SEVERITIES[min(ranks)] if ranks else None
+def option(options: Mapping[str, Any], key: str, defaults: Mapping[str, int]) -> int:
+    """A renderer limit: options[key] as a whole number >= 0, else its default."""
+    value = options.get(key)
+    return max(int(value), 0) if number(value) is not None else defaults[key]
 
 
 # ---------------------------------------------------------------------------
@@ -240,9 +233,9 @@ def host_entry(host: str, record: Any, error: Any = None) -> Dict[str, Any]:
         'status': 'ok',
         'compliant': compliant,
         'error': None,
-        'worst_severity': _worst(findings),
+        'worst_severity': worst_severity(findings),
         'finding_ids': sorted({item['id'] for item in findings}),
-        'severity_counts': severity_totals(findings),
+        'severity_counts': severity_counts(findings),
         'timewait': _timewait_summary(record),
         'observed_at': _timestamp(record.get('observed_at')),
         'run_id': _text_or_none(record.get('run_id')),
@@ -447,7 +440,7 @@ def epoch(value: Any) -> int:
     stamp = _timestamp(value)
     if stamp is None:
         return 0
-    parsed = datetime.datetime.strptime(stamp, '%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.timezone.utc)
+    parsed = datetime.datetime.strptime(stamp, TIME_FORMAT).replace(tzinfo=datetime.timezone.utc)
     return int(parsed.timestamp())
 
 

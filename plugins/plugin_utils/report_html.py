@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils import report as rp
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils import report_text
-from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.catalogue import SEVERITIES
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.catalogue import SEVERITIES, severity_rank
 
 # Renderer limits, with their defaults (the role's tcp_report_* variables set them).
 OPTIONS = {
@@ -42,8 +42,8 @@ OPTIONS = {
 STATE_LABELS = {'noncompliant': 'not compliant', 'failed': 'failed', 'unreachable': 'unreachable',
                 'compliant': 'compliant'}
 CHART_COLOURS = {'compliant': '#2e7d32', 'noncompliant': '#c62828'}
-# Record keys the detail row shows in its own sections; any other key (added by
-# a later version of the audit) is shown under "More from the record".
+# Record keys the detail row shows, or leaves out, on purpose; any other key
+# (added by a later version of the audit) is shown under "More from the record".
 KNOWN_RECORD_KEYS = frozenset(('schema', 'host', 'status', 'phase', 'kernel', 'memtotal_mb', 'container',
                                'proc_sys_writable', 'sysctl', 'timewait', 'findings', 'severity_counts',
                                'compliant', 'observed_at', 'run_id'))
@@ -54,8 +54,7 @@ EXTRA_BUDGET = 3000  # characters of "More from the record" per host
 
 
 def _opt(options: Mapping[str, Any], key: str) -> int:
-    value = options.get(key)
-    return max(int(value), 0) if rp.number(value) is not None else OPTIONS[key]
+    return rp.option(options, key, OPTIONS)
 
 
 def _t(value: Any, limit: Optional[int] = TEXT) -> str:
@@ -179,7 +178,8 @@ def _detail(entry: Mapping[str, Any], ids: Mapping[str, int], keys: Dict[str, in
 
 
 def _sev(severity: Any) -> int:
-    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
+    """The catalogue's rank of a severity (0 = critical); -1 for none, which the page shows blank."""
+    return severity_rank(severity) if severity in SEVERITIES else -1
 
 
 def page_data(fleet: Mapping[str, Any], listed: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:

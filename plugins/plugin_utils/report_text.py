@@ -38,8 +38,7 @@ def md(value: Any, limit: Optional[int] = 300) -> str:
 
 
 def _opt(options: Mapping[str, Any], key: str) -> int:
-    value = options.get(key)
-    return max(int(value), 0) if rp.number(value) is not None else OPTIONS[key]
+    return rp.option(options, key, OPTIONS)
 
 
 def run_rows(run: Mapping[str, Any]) -> List[List[str]]:
@@ -266,7 +265,7 @@ def textfile(record: Mapping[str, Any]) -> str:
         'harden_tcp_timewait_overflow_total': [('', timewait.get('overflow_total'))],
         'harden_tcp_compliant': [('', 1 if compliant else 0)],
         'harden_tcp_findings': [('{severity="%s"}' % severity, count)
-                                for severity, count in sorted(rp.severity_totals(findings).items())],
+                                for severity, count in sorted(rp.severity_counts(findings).items())],
         'harden_tcp_finding': [('{id="%s",severity="%s"}' % (_label(item['id']), _label(item['severity'] or 'unknown')),
                                 item['count']) for item in rp.finding_counts(findings)],
         'harden_tcp_audit_timestamp_seconds': [('', rp.epoch(record.get('observed_at')))],

@@ -7,9 +7,8 @@
 The judge stamps each audit record with them and the report compares: a
 record whose run id is not the report's own came from the fact cache of an
 earlier run (stale). Ansible has no run id of its own, and a variable set by a
-task would cost a task per host (the audit's free strategy does not run a
-run_once task once), so the run is identified by the process every task of
-it descends from: tasks run in worker processes that ansible-playbook forks,
+task would cost a task per host, so the run is identified by the process every
+task of it descends from: tasks run in worker processes that ansible-playbook forks,
 so the parent of the process running a filter or an action plugin is
 ansible-playbook itself. Its pid and start time (from /proc, Linux) name the
 run; the controller's host name keeps ids from two controllers apart.

@@ -23,7 +23,7 @@ endif
 INVENTORY ?= inventories/local
 ANSIBLE_ARGS ?=
 
-.PHONY: help harden audit test lint sanity unit browser monitoring differential molecule images docker venv docs collection clean
+.PHONY: help harden audit test lint sanity unit browser screenshot monitoring differential molecule images docker venv docs collection clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ unit: venv ## pytest: unit and namespace integration tests
 browser: venv ## The HTML report in headless Chromium (selenium): sort, filter, expand, hostile values inert
 	scripts/ensure-packages.sh chromium:chromium chromedriver:chromium-driver
 	python -m pytest tests/browser
+
+screenshot: browser ## Refresh docs/images/report.png, the README's picture of the report page
+	cp build/report.png docs/images/report.png
 
 monitoring: venv ## promtool check and unit-test the alert rules; dashboard and rules name real metrics
 	scripts/ensure-packages.sh promtool:prometheus

@@ -373,11 +373,6 @@ def read_error_lines(positions: Dict[str, int], found: List[Dict[str, Any]]) -> 
     return found
 
 
-def error_lines_since(offsets: Dict[str, int]) -> List[Dict[str, Any]]:
-    """Return the [emerg] and [alert] lines written to the logs after their offsets (one read_error_lines)."""
-    return read_error_lines(dict(offsets), [])
-
-
 def error_summary(lines: List[Dict[str, Any]]) -> List[str]:
     """Return the distinct messages of error lines, in order, as '[level] message'."""
     summary: List[str] = []

@@ -648,9 +648,3 @@ def _glob_match(parts, candidate):
         if not fnmatch.fnmatchcase(name, pattern):
             return False
     return True
-
-
-def split_dump(text):
-    """{name: content} of every file of an ``nginx -T`` text, in dump order."""
-    dump = Dump(text)
-    return dict((name, dump.content(name)) for name in dump.files)

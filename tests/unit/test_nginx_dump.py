@@ -23,6 +23,12 @@ B = ('/etc/nginx/conf.d/b.conf', 'upstream b {\n    server 10.0.0.2;\n}\n')
 MIB = 1024 * 1024
 
 
+
+def _split_dump(text):
+    """{name: content} of every file of an nginx -T text, in dump order."""
+    dump = nginx_dump.Dump(text)
+    return dict((name, dump.content(name)) for name in dump.files)
+
 def _dump(*files):
     return ''.join('# configuration file %s:\n%s\n' % (path, content) for path, content in files)
 
@@ -39,7 +45,7 @@ def _audit(text):
 
 def test_split_keeps_files_in_order_and_bytes():
     with open(os.path.join(FIXTURES, 'dump_mixed.txt')) as handle:
-        files = nginx_dump.split_dump(handle.read())
+        files = _split_dump(handle.read())
     assert list(files) == ['/etc/nginx/nginx.conf', '/etc/nginx/conf.d/upstreams.conf',
                            '/etc/nginx/sites-enabled/api', '/etc/nginx/snippets/keepalive.conf',
                            '/etc/nginx/sites-enabled/shop']
@@ -49,7 +55,7 @@ def test_split_keeps_files_in_order_and_bytes():
 
 
 def test_file_without_final_newline_keeps_its_last_line():
-    files = nginx_dump.split_dump(_dump(('/etc/nginx/nginx.conf', 'events {}\nhttp {}'), ))
+    files = _split_dump(_dump(('/etc/nginx/nginx.conf', 'events {}\nhttp {}'), ))
     assert files == {'/etc/nginx/nginx.conf': 'events {}\nhttp {}'}
 
 

@@ -35,6 +35,11 @@ CORPUS = Path(__file__).resolve().parents[1] / 'corpus' / 'nginx'
 MASTER = 62
 
 
+
+def _error_lines_since(offsets):
+    """The [emerg] and [alert] lines written to the logs after their offsets (one read of each)."""
+    return live.read_error_lines(dict(offsets), [])
+
 def recording(name):
     return json.loads((FIXTURES / (name + '.json')).read_text())
 
@@ -135,7 +140,7 @@ def test_a_refused_reload_keeps_the_same_workers_and_logs_emerg(proc, tmp_path):
     log.write_bytes((FIXTURES / 'rejected-error.log').read_bytes())
     before = live.generation(MASTER, proc('rejected'))
 
-    outcome = live.reload_outcome(before, before, live.error_lines_since(offsets))
+    outcome = live.reload_outcome(before, before, _error_lines_since(offsets))
 
     assert outcome['state'] == 'rejected'
     assert outcome['new'] == []
@@ -177,7 +182,7 @@ def test_only_emerg_and_alert_lines_after_the_offset_count(tmp_path):
                      b'127.0.0.1 - - [27/Nov/2026:12:00:01 +0000] "GET /2026/11/27 12:00:01 [emerg] 1#1: x" 404\n'
                      b'2026/11/27 12:00:02 [emerg] 62#62: bind() to 0.0.0.0:8090 failed (98: Address already in use)\n')
 
-    lines = live.error_lines_since(offsets)
+    lines = _error_lines_since(offsets)
 
     assert offsets == {str(log): 69}
     assert [(line['level'], line['pid'], line['message']) for line in lines] == [
@@ -193,7 +198,7 @@ def test_a_rotated_log_is_read_from_its_start(tmp_path):
     offsets = live.log_offsets([str(log)])
     log.write_bytes(b'2026/11/27 12:00:02 [emerg] 62#62: still could not bind()\n')
 
-    assert [line['message'] for line in live.error_lines_since(offsets)] == ['still could not bind()']
+    assert [line['message'] for line in _error_lines_since(offsets)] == ['still could not bind()']
 
 
 def test_error_lines_are_bounded_and_cleaned(tmp_path):
@@ -203,7 +208,7 @@ def test_error_lines_are_bounded_and_cleaned(tmp_path):
     log.write_bytes(b''.join(b'2026/11/27 12:00:02 [alert] 62#62: \x1b[31mred\x1b[0m ' + b'y' * 1000 + b'\n'
                              for _line in range(50)))
 
-    lines = live.error_lines_since(offsets)
+    lines = _error_lines_since(offsets)
 
     assert len(lines) == live.MAX_ERROR_LINES
     assert lines[0]['message'].startswith('?[31mred?[0m yyy')
@@ -216,7 +221,7 @@ def test_a_log_that_is_not_a_regular_file_is_never_read(tmp_path):
     os.mkfifo(str(fifo))
 
     assert live.log_offsets([str(fifo), str(tmp_path)]) == {}
-    assert live.error_lines_since({str(fifo): 0}) == []
+    assert _error_lines_since({str(fifo): 0}) == []
 
 
 def test_lines_are_read_once_and_only_when_whole(tmp_path):
@@ -254,7 +259,7 @@ def test_the_recorded_bind_failure_sums_up_as_nginx_said_it(tmp_path):
     offsets = live.log_offsets([str(log)])
     log.write_bytes((FIXTURES / 'rejected-error.log').read_bytes())
 
-    assert live.error_summary(live.error_lines_since(offsets)) == [
+    assert live.error_summary(_error_lines_since(offsets)) == [
         '[emerg] bind() to 0.0.0.0:8090 failed (98: Address already in use)', '[emerg] still could not bind()']
 
 

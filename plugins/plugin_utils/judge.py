@@ -68,7 +68,7 @@ def _writers(setting, tools):
 def _overriders_text(overridden_by, tools):
     """'path:line (key = value, under <tool>), ...' for the settings that beat the profile drop-in, or ''."""
     return ', '.join('%s:%s (= %s, under %s)' % (item.get('path'), item.get('line'), item.get('value'),
-                                               ' and '.join(_tool_name(tools, tool) for tool in item.get('tools') or []))
+                                                 ' and '.join(_tool_name(tools, tool) for tool in item.get('tools') or []))
                      for item in overridden_by or [])
 
 

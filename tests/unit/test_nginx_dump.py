@@ -23,11 +23,11 @@ B = ('/etc/nginx/conf.d/b.conf', 'upstream b {\n    server 10.0.0.2;\n}\n')
 MIB = 1024 * 1024
 
 
-
 def _split_dump(text):
     """{name: content} of every file of an nginx -T text, in dump order."""
     dump = nginx_dump.Dump(text)
     return dict((name, dump.content(name)) for name in dump.files)
+
 
 def _dump(*files):
     return ''.join('# configuration file %s:\n%s\n' % (path, content) for path, content in files)

@@ -35,10 +35,10 @@ CORPUS = Path(__file__).resolve().parents[1] / 'corpus' / 'nginx'
 MASTER = 62
 
 
-
 def _error_lines_since(offsets):
     """The [emerg] and [alert] lines written to the logs after their offsets (one read of each)."""
     return live.read_error_lines(dict(offsets), [])
+
 
 def recording(name):
     return json.loads((FIXTURES / (name + '.json')).read_text())

@@ -10,10 +10,11 @@ TW-NGINX-002, 003 or 004, or its upstream carries TW-NGINX-001; "skipped" when
 the *_pass carries TW-NGINX-007; "pooled" otherwise. uwsgi_pass and scgi_pass
 never pool by the rules (docs/nginx-audit-rules.md), so the audit says so by
 raising no keepalive finding (001, 002, 003, 005) for them: that is its
-verdict "not pooled", and any such finding contradicts the rules. A fastcgi,
-uwsgi, scgi, memcached or grpc *_pass to a literal address gets no finding
-(TW-NGINX-004 is for proxy_pass only): "not judged", and the traffic must
-show it unpooled. The traffic's verdict: "not pooled" when at least 90 % of the
+verdict "not pooled", and any such finding contradicts the rules. A *_pass
+to a literal address does not use the case's upstream, so the findings on
+that upstream (which nothing names) say nothing about it; a fastcgi, memcached
+or grpc one gets no finding (TW-NGINX-004 is for proxy_pass only): "not
+judged", and the traffic must show it unpooled. The traffic's verdict: "not pooled" when at least 90 % of the
 requests opened a backend connection, "pooled" at most half. Conservative
 verdicts are checked against the adverse case: the client sends "Connection:
 close", and the backend answers an HTTP/1.0 request in HTTP/1.0 (as Go's
@@ -70,7 +71,7 @@ def audit_verdict(case, findings):
     on_pass = _ids_at(findings, [case['pass_source']])
     if 'TW-NGINX-007' in on_pass:
         return 'skipped'
-    on_upstream = _ids_at(findings, case['upstream_sources'])
+    on_upstream = set() if case['literal'] else _ids_at(findings, case['upstream_sources'])
     if case['protocol'] in NEVER_POOL:
         wrong = sorted((on_pass | on_upstream) & KEEPALIVE_FINDINGS)
         return 'poolable (%s)' % ', '.join(wrong) if wrong else 'not pooled'

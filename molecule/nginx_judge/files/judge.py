@@ -243,6 +243,13 @@ def fixed_specs(threshold):
         ('keepalive-requests-100', dict(keepalive=4, keepalive_requests=100, location=GOOD, requests=threshold)),
         ('keepalive-requests-threshold', dict(keepalive=4, keepalive_requests=threshold, location=GOOD,
                                               requests=threshold)),
+        # nginx counts the requests of a pooled connection whatever the protocol (the scgi case above
+        # has keepalive_requests too, and no TW-NGINX-005: its connections are never pooled).
+        ('fastcgi-keepalive-requests-100', dict(protocol='fastcgi', keepalive=4, keepalive_requests=100,
+                                                location=['fastcgi_keep_conn on;'], requests=threshold)),
+        ('memcached-keepalive-requests-100', dict(protocol='memcached', keepalive=4, keepalive_requests=100,
+                                                  requests=threshold)),
+        ('grpc-keepalive-requests-100', dict(protocol='grpc', keepalive=4, keepalive_requests=100, requests=threshold)),
     ]
 
 

@@ -48,7 +48,8 @@ FIXED_TRUTH = {
     'scgi-keepalive-upstream': 'not pooled', 'memcached-keepalive-upstream': 'pooled',
     'memcached-no-keepalive': 'not pooled', 'grpc-keepalive-upstream': 'pooled', 'grpc-no-keepalive': 'not pooled',
     'keepalive-requests-default': 'pooled', 'keepalive-requests-100': 'pooled',
-    'keepalive-requests-threshold': 'pooled',
+    'keepalive-requests-threshold': 'pooled', 'fastcgi-keepalive-requests-100': 'pooled',
+    'memcached-keepalive-requests-100': 'pooled', 'grpc-keepalive-requests-100': 'pooled',
 }
 
 

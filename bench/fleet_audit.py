@@ -111,16 +111,16 @@ def remove_containers(names: List[str]) -> None:
         subprocess.run(['docker', 'rm', '--force', *names[start:start + 50]], capture_output=True, check=False)
 
 
-def write_inventory(path: pathlib.Path, names: List[str], report_dir: pathlib.Path, connection: str) -> None:
+def write_inventory(path: pathlib.Path, names: List[str], report_dir: pathlib.Path, connection: str,
+                    fleet_vars: Dict[str, object]) -> None:
+    """A JSON inventory of the containers `names`, with `fleet_vars` on top of the connection settings."""
     inventory = {'all': {
         'hosts': {name: None for name in names},
-        'vars': {
+        'vars': dict({
             'ansible_connection': connection,
             'ansible_python_interpreter': '/usr/bin/python3',
-            # A fixed expectation: `auto` would depend on this machine's memory.
-            'tcp_audit_expected_max_tw_buckets': int(PROFILE['net.ipv4.tcp_max_tw_buckets']),
             'tcp_report_dir': str(report_dir),
-        },
+        }, **fleet_vars),
     }}
     path.write_text(json.dumps(inventory, indent=2))
 
@@ -227,7 +227,9 @@ def main() -> int:
             fleet = names[:size]
             inventory = work / ('inventory-%d.json' % size)
             report_dir = work / ('reports-%d' % size)
-            write_inventory(inventory, fleet, report_dir, args.connection)
+            # A fixed expectation: `auto` would depend on this machine's memory.
+            write_inventory(inventory, fleet, report_dir, args.connection,
+                            {'tcp_audit_expected_max_tw_buckets': int(PROFILE['net.ipv4.tcp_max_tw_buckets'])})
             commands = {
                 'floor': ['ansible', 'all', '-i', str(inventory), '--forks', str(args.forks),
                           '-M', str(ROOT / 'library'), '-m', 'tcp_audit_info', '-a', json.dumps(FLOOR_ARGS)],

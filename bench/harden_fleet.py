@@ -35,7 +35,7 @@ from typing import Dict, List, Tuple
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 # pylint: disable-next=wrong-import-position
 from fleet_audit import (ROOT, WAIT_FOR_PROC_SYS, ansible_env, container_name, remove_containers, run,  # noqa: E402
-                         start_container, timed)
+                         start_container, timed, write_inventory)
 
 BUCKETS = 262144
 VALUES = {'net.ipv4.tcp_tw_reuse': '1', 'net.ipv4.tcp_timestamps': '1', 'net.ipv4.tcp_max_tw_buckets': str(BUCKETS)}
@@ -48,23 +48,6 @@ RECAP = re.compile(r'^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s
 def start_fresh(name: str, image: str) -> None:
     start_container(name, image)
     run(['docker', 'exec', name, 'sh', '-c', WAIT_FOR_PROC_SYS])
-
-
-def write_inventory(path: pathlib.Path, names: List[str], report_dir: pathlib.Path, connection: str) -> None:
-    inventory = {'all': {
-        'hosts': {name: None for name in names},
-        'vars': {
-            'ansible_connection': connection,
-            'ansible_python_interpreter': '/usr/bin/python3',
-            # Ansible connects as root through docker exec; there is no sudo.
-            'harden_tcp_become': False,
-            # The same bucket count for both playbooks (`auto` would size it from this machine's memory).
-            'tcp_profile_max_tw_buckets': BUCKETS,
-            'naive_max_tw_buckets': BUCKETS,
-            'tcp_report_dir': str(report_dir),
-        },
-    }}
-    path.write_text(json.dumps(inventory, indent=2))
 
 
 def recap(log: pathlib.Path, names: List[str]) -> Dict[str, Dict[str, int]]:
@@ -112,7 +95,13 @@ def bench_playbook(kind: str, args: argparse.Namespace, work: pathlib.Path, roun
     names = [container_name('%s-%s' % (args.prefix, kind), i) for i in range(args.hosts)]
     inventory = work / ('inventory-%s-%d.json' % (kind, round_no))
     report_dir = work / ('reports-%s-%d' % (kind, round_no))
-    write_inventory(inventory, names, report_dir, args.connection)
+    write_inventory(inventory, names, report_dir, args.connection, {
+        # Ansible connects as root through docker exec; there is no sudo.
+        'harden_tcp_become': False,
+        # The same bucket count for both playbooks (`auto` would size it from this machine's memory).
+        'tcp_profile_max_tw_buckets': BUCKETS,
+        'naive_max_tw_buckets': BUCKETS,
+    })
     env = ansible_env(args.forks, True)
     results, problems = {}, []
     try:

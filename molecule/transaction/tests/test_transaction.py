@@ -55,9 +55,9 @@ def systemd_host(host):
 
 @pytest.fixture()
 def every_case(host):
-    """The host that runs every case; the systemd host runs only the refused reload."""
+    """The host that runs every case; the systemd host runs only the refused reload and a harden and rollback."""
     if systemd_host(host):
-        pytest.skip('the systemd host runs only the refused reload')
+        pytest.skip('the systemd host runs only the reload cases')
     return host
 
 
@@ -102,6 +102,25 @@ def test_both_reloads_took_the_hosts_reload_path(host):
     assert [(result['method'], result['loaded'], result['reloaded']) for result in first] == [(method, False, True)]
     assert [(result['method'], result['loaded']) for result in again] == [(method, True)]
     assert first[0]['errors'][0] == '[emerg] bind() to 0.0.0.0:8090 failed (98: Address already in use)'
+
+
+def test_on_systemd_a_harden_and_its_rollback_reload_through_systemd_and_confirm_it(host):
+    if not systemd_host(host):
+        pytest.skip('nginx runs without systemd here: the other cases reload it by signal')
+    record = case(host, 'systemd-rollback')
+    hardened, rolled_back = record['hardened'], record['rolled_back']
+
+    assert (hardened['run']['rc'], rolled_back['run']['rc']) == (0, 0), [messages(hardened['run']),
+                                                                        messages(rolled_back['run'])]
+    for run in (hardened['run'], rolled_back['run']):
+        assert [(result['method'], result['loaded']) for result in ran(run, RELOAD_TASK)] == [('systemd', True)]
+    # What nginx serves follows each reload, under the master systemd started.
+    assert (record['before']['http'], hardened['after']['http'], rolled_back['after']['http']) == (
+        OLD_CONFIG, NEW_CONFIG, OLD_CONFIG)
+    assert hardened['after']['nginx']['master'] == record['before']['nginx']['master']
+    assert rolled_back['after']['nginx']['master'] == record['before']['nginx']['master']
+    assert nginx_files(hardened['after']) != nginx_files(record['before'])
+    assert nginx_files(rolled_back['after']) == nginx_files(record['before'])
 
 
 # ------------------------------------------------------------------ nginx -t rejects a site enabled by a link

@@ -110,8 +110,8 @@ def test_on_systemd_a_harden_and_its_rollback_reload_through_systemd_and_confirm
     record = case(host, 'systemd-rollback')
     hardened, rolled_back = record['hardened'], record['rolled_back']
 
-    assert (hardened['run']['rc'], rolled_back['run']['rc']) == (0, 0), [messages(hardened['run']),
-                                                                        messages(rolled_back['run'])]
+    outcomes = [messages(hardened['run']), messages(rolled_back['run'])]
+    assert (hardened['run']['rc'], rolled_back['run']['rc']) == (0, 0), outcomes
     for run in (hardened['run'], rolled_back['run']):
         assert [(result['method'], result['loaded']) for result in ran(run, RELOAD_TASK)] == [('systemd', True)]
     # What nginx serves follows each reload, under the master systemd started.

@@ -57,8 +57,9 @@ class ActionModule(ActionBase):
             nginx = nginx_observation(observed.get('nginx_dump'), judge['nginx_min_keepalive_requests'])
             record = tcp_audit_record(observed, timewait=observed.get('timewait'), thresholds=judge['thresholds'],
                                       nginx=nginx, host=task_vars.get('inventory_hostname'), phase=judge['phase'])
-        except AnsibleError as exc:
-            result.update(failed=True, msg='cannot judge what the host returned: %s' % exc)
+        # The host's answer is untrusted: a malformed one fails this host with a message, not a traceback.
+        except (AnsibleError, AttributeError, KeyError, TypeError, ValueError) as exc:
+            result.update(failed=True, msg='cannot judge what the host returned: %s: %s' % (type(exc).__name__, exc))
             return result
         result['ansible_facts'] = {'tcp_audit_record': record}
         return result

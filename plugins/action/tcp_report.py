@@ -22,7 +22,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils import report as rp
-from ansible_collections.harden_tcp.tcp.plugins.plugin_utils import report_files
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils import report_files, report_html, report_text
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.run import controller_run, utc_now
 
 RECORD_VAR = 'tcp_audit_record'
@@ -31,7 +31,8 @@ ERROR_VAR = 'tcp_report_host_error'
 # and jobs.py, awx_meta_vars); the report keeps the ones that identify the job.
 AWX_VARS = ('awx_job_id', 'awx_job_template_id', 'awx_job_template_name', 'awx_workflow_job_id',
             'awx_workflow_job_name', 'awx_inventory_name', 'awx_execution_node')
-OPTION_KEYS = ('worst_hosts', 'md_hosts_per_finding', 'chart_max_hosts', 'html_max_hosts', 'history_rows')
+# The renderers' limits, as the renderers define them.
+OPTION_KEYS = frozenset(report_text.OPTIONS) | frozenset(report_html.OPTIONS)
 
 
 class ActionModule(ActionBase):

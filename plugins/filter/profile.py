@@ -8,11 +8,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.profile import tcp_profile_drift, tcp_profile_expected
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.profile import (
+    tcp_profile_check, tcp_profile_drift, tcp_profile_expected)
 
 
 class FilterModule(object):
     """tcp_profile filters."""
 
     def filters(self):
-        return {'tcp_profile_expected': tcp_profile_expected, 'tcp_profile_drift': tcp_profile_drift}
+        return {'tcp_profile_check': tcp_profile_check, 'tcp_profile_expected': tcp_profile_expected,
+                'tcp_profile_drift': tcp_profile_drift}

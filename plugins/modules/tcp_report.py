@@ -50,7 +50,8 @@ options:
     default: auto
   options:
     description: 'Limits of the human formats: C(worst_hosts), C(md_hosts_per_finding), C(chart_max_hosts),
-      C(html_max_hosts), C(history_rows) (see the tcp_report role variables of the same names).'
+      C(html_max_hosts), C(history_rows) (see the tcp_report role variables of the same names), and C(page_rows),
+      the host rows per page of the HTML table (100).'
     type: dict
     default: {}
   write_in_check_mode:

@@ -401,16 +401,17 @@ def tcp_report_host_lines(fleet: Mapping[str, Any], limit: Optional[int] = None)
         timewait = entry['timewait']
         lines.append('%s: %s%s, TIME_WAIT %s of %s buckets, findings: %s' % (
             name, entry['state'], ' (stale record)' if entry['stale'] else '',
-            _count_text(timewait.get('total')), _count_text(timewait.get('max_tw_buckets')),
+            number_text(timewait.get('total'), 'n/a'), number_text(timewait.get('max_tw_buckets'), 'n/a'),
             visible(', '.join(entry['finding_ids']), 300) or 'none'))
     if len(ranked) > len(shown):
         lines.append('... and %d more hosts in the report files' % (len(ranked) - len(shown)))
     return lines
 
 
-def _count_text(value: Any) -> str:
+def number_text(value: Any, missing: str = '') -> str:
+    """A number as the reports print it ('%g'), or ``missing`` for anything that is not a number."""
     value = number(value)
-    return 'n/a' if value is None else '%g' % value
+    return missing if value is None else '%g' % value
 
 
 def percent(value: Any) -> str:
@@ -483,7 +484,8 @@ def report_history(previous: Optional[Mapping[str, Any]], fleet: Mapping[str, An
         if old.get('state') != new['state']:
             state_changes.append({'host': host, 'before': _text_or_none(old.get('state')), 'after': new['state']})
         if old.get('status') == 'ok' and new['status'] == 'ok':
-            old_ids = {str(i) for i in old.get('finding_ids') or []}
+            # A previous report is a file in a shared directory: a foreign one may hold anything.
+            old_ids = {str(i) for i in old['finding_ids']} if isinstance(old.get('finding_ids'), list) else set()
             new_ids = set(new['finding_ids'])
             new_findings.extend(dict(_finding_label(fid, labels), host=host) for fid in sorted(new_ids - old_ids))
             fixed_findings.extend(dict(_finding_label(fid, labels), host=host) for fid in sorted(old_ids - new_ids))

@@ -66,11 +66,6 @@ def _n(value: Any) -> Optional[float]:
     return rp.number(value)
 
 
-def _num_text(value: Any) -> str:
-    value = rp.number(value)
-    return '' if value is None else '%g' % value
-
-
 # ---------------------------------------------------------------------------
 # The data block the page's script draws the host table from
 # ---------------------------------------------------------------------------
@@ -139,14 +134,14 @@ def _info_rows(entry: Mapping[str, Any], record: Mapping[str, Any]) -> List[List
         ['Stale', 'yes: this record was not made by this run' if entry['stale'] else None],
         ['Audit phase', record.get('phase')],
         ['Kernel', kernel.get('release')],
-        ['Memory (MiB)', _num_text(record.get('memtotal_mb'))],
+        ['Memory (MiB)', rp.number_text(record.get('memtotal_mb'))],
         ['Container', record.get('container')],
         ['/proc/sys writable', {True: 'yes', False: 'no'}.get(record.get('proc_sys_writable'))],
         ['nginx', (nginx.get('version') or 'present, version unknown') if nginx.get('present') else 'not found'],
         ['TIME_WAIT count method', timewait.get('method')],
-        ['Ephemeral port range', ' to '.join(_num_text(p) for p in port_range)
+        ['Ephemeral port range', ' to '.join(rp.number_text(p) for p in port_range)
          if isinstance(port_range, list) and len(port_range) == 2 else None],
-        ['TCPTimeWaitOverflow since boot', _num_text(timewait.get('overflow_total'))],
+        ['TCPTimeWaitOverflow since boot', rp.number_text(timewait.get('overflow_total'))],
     ]
     return [[label, rp.visible(value, TEXT)] for label, value in rows if value not in (None, '')]
 
@@ -250,7 +245,7 @@ def chart_svg(fleet: Mapping[str, Any], max_hosts: int = 60) -> str:
             bar_w = 1.0  # a non-empty table stays visible
         colour = CHART_COLOURS.get(entry['state'], '#757575')
         name = _t(entry['host'], 40)
-        counts = '%s / %s (%s)' % (_num_text(count) or 'n/a', _num_text(limit) or 'n/a', rp.percent(utilization))
+        counts = '%s / %s (%s)' % (rp.number_text(count, 'n/a'), rp.number_text(limit, 'n/a'), rp.percent(utilization))
         parts.append('<g class="row %s">' % entry['state'])
         # The state shows even where the bar is too short to see: a coloured
         # mark and a coloured name.
@@ -285,7 +280,7 @@ def _static_rows(listed: Sequence[Mapping[str, Any]], count: int) -> str:
                 _t(entry['host']), entry['state'], STATE_LABELS[entry['state']],
                 ' <span class="stale">stale</span>' if entry['stale'] else '',
                 entry['worst_severity'] or '', _ids_html(entry['finding_ids']) or _t(entry['error'], 200),
-                _num_text(timewait['sockstat_tw']), _num_text(timewait['max_tw_buckets']),
+                rp.number_text(timewait['sockstat_tw']), rp.number_text(timewait['max_tw_buckets']),
                 rp.percent(timewait['bucket_utilization']) if timewait['bucket_utilization'] is not None else '',
                 rp.percent(timewait['port_pressure']) if timewait['port_pressure'] is not None else ''))
     return '\n'.join(rows)

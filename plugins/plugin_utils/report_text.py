@@ -145,7 +145,7 @@ def markdown(fleet: Mapping[str, Any], options: Optional[Mapping[str, Any]] = No
             timewait = entry['timewait']
             lines.append('| %s | %s%s | %s | %s | %s / %s | %s | %s |' % (
                 md(entry['host']), entry['state'], ' (stale)' if entry['stale'] else '', entry['worst_severity'] or '',
-                md(', '.join(entry['finding_ids'])), _num(timewait['sockstat_tw']), _num(timewait['max_tw_buckets']),
+                md(', '.join(entry['finding_ids'])), rp.number_text(timewait['sockstat_tw']), rp.number_text(timewait['max_tw_buckets']),
                 rp.percent(timewait['bucket_utilization']), md(entry['error'], 200)))
     else:
         lines.append('No host has a finding, and every host answered.')
@@ -161,11 +161,6 @@ def markdown(fleet: Mapping[str, Any], options: Optional[Mapping[str, Any]] = No
     if not fleet['findings']:
         lines += ['No findings.', '']
     return '\n'.join(lines)
-
-
-def _num(value: Any) -> str:
-    value = rp.number(value)
-    return '' if value is None else '%g' % value
 
 
 # ---------------------------------------------------------------------------

@@ -270,6 +270,14 @@ def test_an_unreachable_host_has_no_fixed_findings():
     assert history['fixed_findings'] == [] and history['state_changes'][0]['after'] == 'unreachable'
 
 
+def test_a_previous_report_with_foreign_finding_ids_is_compared_without_them():
+    before = json.loads(json.dumps(tr.tcp_report_fleet({'a': record(high=True)})))
+    before['hosts'][0]['finding_ids'] = 7
+    after = tr.tcp_report_fleet({'a': record(high=True)})
+    history = tr.report_history(before, after)
+    assert [item['id'] for item in history['new_findings']] == after['hosts'][0]['finding_ids'] != []
+
+
 def test_no_previous_report_no_history(fleet):
     assert tr.report_history(None, fleet) is None
 

@@ -100,6 +100,13 @@ def test_a_bad_threshold_fails_naming_the_role_variable(observed):
     assert 'tcp_audit_bucket_utilization_threshold must be a number in (0, 1], got 2' in result['msg']
 
 
+def test_a_malformed_host_answer_fails_the_host_with_a_message(observed):
+    plugin = make_action({}, dict(observed, sysctl=['not', 'a', 'dict']))
+    result = plugin.run(task_vars={'inventory_hostname': 'web-01'})
+    assert result['failed'] is True and result['msg'].startswith('cannot judge what the host returned: ')
+    assert 'ansible_facts' not in result
+
+
 def test_a_failed_module_is_passed_on_without_a_record(observed):
     failure = {'failed': True, 'msg': 'cannot read sysctl state: boom', 'module_stderr': ''}
     plugin = make_action({}, failure)

@@ -3,6 +3,7 @@
 import os
 import re
 
+import pytest
 import yaml
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils import profile as tp
 
@@ -35,6 +36,57 @@ def test_drift_lists_only_keys_that_differ():
     values = {'net.ipv4.tcp_tw_reuse': '1', 'net.ipv4.tcp_max_tw_buckets': '262144'}
     entries = {'net.ipv4.tcp_tw_reuse': {'runtime': '0'}, 'net.ipv4.tcp_max_tw_buckets': {'runtime': '262144'}}
     assert tp.tcp_profile_drift(values, entries) == ['net.ipv4.tcp_tw_reuse=1']
+
+
+SOUND = {'tw_reuse': 1, 'timestamps': 1, 'max_tw_buckets': 'auto', 'per_mib': 16, 'minimum': 32768,
+         'maximum': 1048576, 'sysctl_file': '/etc/sysctl.d/60-harden-tcp.conf'}
+RANGE = [4096, 4194304]
+
+
+def test_the_role_defaults_pass_the_check():
+    defaults = _yaml('roles/tcp_profile/defaults/main.yml')
+    settings = {'tw_reuse': defaults['tcp_profile_tw_reuse'], 'timestamps': defaults['tcp_profile_timestamps'],
+                'max_tw_buckets': defaults['tcp_profile_max_tw_buckets'],
+                'per_mib': defaults['tcp_profile_max_tw_buckets_per_mib'],
+                'minimum': defaults['tcp_profile_max_tw_buckets_min'],
+                'maximum': defaults['tcp_profile_max_tw_buckets_max'],
+                'sysctl_file': defaults['tcp_profile_sysctl_file']}
+    assert tp.tcp_profile_check(settings, _yaml('roles/tcp_profile/vars/main.yml')['__tcp_profile_max_tw_buckets_range']) == []
+
+
+@pytest.mark.parametrize('change, named', [
+    ({'timestamps': 0}, 'tcp_profile_timestamps is 0 while tcp_profile_tw_reuse is 1'),
+    ({'tw_reuse': 2, 'timestamps': 0}, 'tcp_profile_timestamps is 0 while tcp_profile_tw_reuse is 2'),
+    ({'max_tw_buckets': 100}, 'tcp_profile_max_tw_buckets is 100; allowed values: auto, or an integer from 4096'),
+    ({'max_tw_buckets': 4194305}, 'tcp_profile_max_tw_buckets is 4194305;'),
+    ({'max_tw_buckets': 'many'}, 'tcp_profile_max_tw_buckets is "many";'),
+    ({'max_tw_buckets': 8192.0}, 'tcp_profile_max_tw_buckets is 8192.0;'),
+    ({'max_tw_buckets': True}, 'tcp_profile_max_tw_buckets is true;'),
+    ({'per_mib': 0}, 'tcp_profile_max_tw_buckets_per_mib must be at least 1'),
+    ({'minimum': 2048}, '(got per_mib=16, min=2048, max=1048576)'),
+    ({'minimum': 65536, 'maximum': 32768}, '(got per_mib=16, min=65536, max=32768)'),
+    ({'maximum': 8388608}, 'max=8388608)'),
+    ({'sysctl_file': 'sysctl.d/60-harden-tcp.conf'}, 'tcp_profile_sysctl_file is "sysctl.d/60-harden-tcp.conf"'),
+    ({'sysctl_file': '/etc/60-harden-tcp.conf'}, 'tcp_profile_sysctl_file is "/etc/60-harden-tcp.conf"'),
+    ({'sysctl_file': '/etc/sysctl.d/60-harden-tcp.txt'}, 'must be an absolute path directly in /etc/sysctl.d/'),
+    ({'sysctl_file': '/etc/sysctl.d/a..b.conf'}, 'tcp_profile_sysctl_file is "/etc/sysctl.d/a..b.conf"'),
+    ({'sysctl_file': 60}, 'tcp_profile_sysctl_file is "60"'),
+])
+def test_the_check_names_each_bad_setting_once(change, named):
+    problems = tp.tcp_profile_check(dict(SOUND, **change), RANGE)
+    assert len(problems) == 1 and named in problems[0], problems
+
+
+@pytest.mark.parametrize('buckets', ['auto', 4096, 4194304, '262144', 262144])
+def test_the_check_accepts_auto_and_integers_in_range(buckets):
+    assert tp.tcp_profile_check(dict(SOUND, max_tw_buckets=buckets), RANGE) == []
+
+
+def test_the_check_names_every_problem_at_once():
+    bad = dict(SOUND, timestamps=0, max_tw_buckets=1, per_mib=0, sysctl_file='/tmp/x.conf')
+    assert [problem.split(' ')[0] for problem in tp.tcp_profile_check(bad, RANGE)] == [
+        'tcp_profile_timestamps', 'tcp_profile_max_tw_buckets', 'tcp_profile_max_tw_buckets_per_mib',
+        'tcp_profile_sysctl_file']
 
 
 def test_audit_expectations_fall_back_to_the_profile_defaults():

@@ -19,7 +19,7 @@ from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_audit import (
-    ARGUMENT_SPEC, JUDGE_ARGUMENT_SPEC, params_error)
+    ARGUMENT_SPEC, JUDGE_ARGUMENT_SPEC, SYSCTL_FIELDS, params_error)
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.judge import tcp_audit_record
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.nginx_audit import nginx_observation
 
@@ -49,6 +49,14 @@ class ActionModule(ActionBase):
         # the host, not here.
         module_args = dict((name, value) for name, value in self._task.args.items() if name not in JUDGE_ARGUMENT_SPEC)
 
+        if judge['reuse'] is not None:
+            # No second look at the host: the caller says nothing can have changed since that audit.
+            if not isinstance(judge['reuse'].get('findings'), list):
+                result.update(failed=True, msg='tcp_audit_info: reuse must be a tcp_audit_record (it has no findings)')
+                return result
+            result['ansible_facts'] = {'tcp_audit_record': dict(judge['reuse'], phase=judge['phase'])}
+            return result
+
         observed = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
         result.update(observed)
         if observed.get('failed') or observed.get('skipped'):
@@ -62,4 +70,10 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg='cannot judge what the host returned: %s: %s' % (type(exc).__name__, exc))
             return result
         result['ansible_facts'] = {'tcp_audit_record': record}
+        if judge['keep']:
+            params = validation.validated_parameters
+            sysctl = dict((name, observed.get(name)) for name in SYSCTL_FIELDS)
+            read_with = ('keys', 'expected', 'profile_file', 'auto_max_tw_buckets')
+            sysctl['read'] = dict((name, params[name]) for name in read_with)
+            result['ansible_facts'].update(tcp_audit_before=record, tcp_audit_sysctl=sysctl)
         return result

@@ -8,13 +8,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.profile import (
-    tcp_profile_check, tcp_profile_drift, tcp_profile_expected)
+# tcp_profile_expected and tcp_profile_drift are the functions the tcp_profile module runs on the host.
+from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_profile import profile_drift, profile_values
+from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.profile import tcp_profile_check
 
 
 class FilterModule(object):
     """tcp_profile filters."""
 
     def filters(self):
-        return {'tcp_profile_check': tcp_profile_check, 'tcp_profile_expected': tcp_profile_expected,
-                'tcp_profile_drift': tcp_profile_drift}
+        return {'tcp_profile_check': tcp_profile_check, 'tcp_profile_expected': profile_values,
+                'tcp_profile_drift': profile_drift}

@@ -33,7 +33,14 @@ JUDGE_ARGUMENT_SPEC = dict(
     thresholds=dict(type='dict', default={}),
     nginx_min_keepalive_requests=dict(type='int', default=1000),
     phase=dict(type='str', default='before', choices=['before', 'after']),
+    # harden-tcp.yml: keep the audit before the change for the change and the proof (no second read) ...
+    keep=dict(type='bool', default=False),
+    # ... and take it as the proof where nothing can have changed since.
+    reuse=dict(type='dict'),
 )
+
+# The parts of the module's answer that tcp_profile plans from (with ``keep``: the fact tcp_audit_sysctl).
+SYSCTL_FIELDS = ('sysctl', 'profile', 'proc_sys_writable', 'memtotal_mb', 'container', 'auto_max_tw_buckets')
 
 ARGUMENT_SPEC = dict(OBSERVE_ARGUMENT_SPEC, **JUDGE_ARGUMENT_SPEC)
 

@@ -30,6 +30,7 @@ hold "the" lock at once.
 
 from __future__ import absolute_import, annotations, division, print_function
 
+import contextlib
 import datetime
 import errno
 import fcntl
@@ -40,7 +41,7 @@ import stat
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 from ansible_collections.harden_tcp.tcp.plugins.module_utils.nginx_live import read_process, started_at
 from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_snapshot import SnapshotError, ensure_snapshot_dir
@@ -160,6 +161,50 @@ def wait_for_holder(pid: int, proc: str = '/proc', timeout: float = 5.0) -> Dict
         time.sleep(0.01)
 
 
+def held_elsewhere(path: str, wait: float, proc: str = '/proc') -> SnapshotError:
+    """The refusal of a run that waited ``wait`` seconds for a lock another run holds."""
+    return SnapshotError(
+        'another harden-tcp run holds the lock %s: %s. Waited %d s (tcp_snapshot_lock_wait); nothing was '
+        'changed on this host. Run again once it has finished.'
+        % (path, describe_holder(read_holder(path), proc), wait),
+        holder=read_holder(path))
+
+
+@contextlib.contextmanager
+def holding(snap_dir: str, wait: float, held: Optional[Dict[str, Any]] = None, check_mode: bool = False,
+            proc: str = '/proc') -> Iterator[float]:
+    """Hold the per-host lock for the length of one module call; yield the seconds waited for it.
+
+    For a change made in a single call (tcp_profile without nginx work): the
+    flock is the module's own and goes with its descriptor, so no holder
+    process is needed. ``held`` is a lock this run already holds (acquire's
+    ``lock``, taken by an earlier task for a longer change phase): it must
+    still be ours and alive, and is not taken again. Nothing is taken in check mode.
+    """
+    if check_mode:
+        yield 0
+        return
+    path = lock_path(snap_dir)
+    if held:
+        holder = read_holder(path)
+        if not (holder and holder['pid'] == held.get('pid') and holder['start_ticks'] == held.get('start_ticks')
+                and holder_alive(holder, proc)):
+            raise SnapshotError('this run no longer holds the harden-tcp lock %s it took (holder pid %s): it expired '
+                                '(tcp_snapshot_lock_hold) or its holder was killed; nothing was changed.'
+                                % (path, held.get('pid')))
+        yield 0
+        return
+    ensure_snapshot_dir(snap_dir)
+    fd = open_lock(path)
+    try:
+        waited = take_flock(fd, wait)
+        if waited is None:
+            raise held_elsewhere(path, wait, proc)
+        yield waited
+    finally:
+        os.close(fd)
+
+
 def acquire(snap_dir: str, wait: float, hold: float, tag: str = '', check_mode: bool = False,
             proc: str = '/proc') -> Dict[str, Any]:
     """Take the per-host lock for ``hold`` seconds at most, waiting ``wait`` seconds at most for it.
@@ -181,11 +226,7 @@ def acquire(snap_dir: str, wait: float, hold: float, tag: str = '', check_mode: 
     try:
         waited = take_flock(fd, wait)
         if waited is None:
-            raise SnapshotError(
-                'another harden-tcp run holds the lock %s: %s. Waited %d s (tcp_snapshot_lock_wait); nothing was '
-                'changed on this host. Run again once it has finished.'
-                % (path, describe_holder(read_holder(path), proc), wait),
-                holder=read_holder(path))
+            raise held_elsewhere(path, wait, proc)
         pid = start_holder(fd, hold, path)
         process = wait_for_holder(pid, proc)
         now = time.time()

@@ -29,6 +29,7 @@ values, sorting and lengths are those the C tools see.
 from __future__ import absolute_import, division, print_function
 
 import errno
+import hashlib
 import os
 import posixpath
 import re
@@ -1464,6 +1465,25 @@ def read_text(path):
         return None
 
 
+def file_state(path):
+    # type: (str) -> Dict[str, Any]
+    """{state: absent|file|other, sha256, mode, uid, gid} of a path (not followed)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return {'state': 'absent'}
+    if not stat.S_ISREG(info.st_mode):
+        return {'state': 'other'}
+    digest = hashlib.sha256()
+    try:
+        with open(path, 'rb') as handle:
+            digest.update(handle.read(1 << 20))
+    except (IOError, OSError):
+        return {'state': 'other'}
+    return {'state': 'file', 'sha256': digest.hexdigest(), 'mode': '%04o' % stat.S_IMODE(info.st_mode),
+            'uid': info.st_uid, 'gid': info.st_gid}
+
+
 def proc_sys_readonly(proc_sys='/proc/sys'):
     # type: (str) -> bool
     try:
@@ -1563,6 +1583,10 @@ def gather(keys, expected=None, profile_file=None, proc_sys='/proc/sys', root='/
     if plan is not None:
         result['profile'] = dict((k, plan[k]) for k in ('winning_file', 'own_files', 'rivals', 'unbeaten'))
         result['profile']['file'] = profile_file
+        # What is at each path the profile may write or remove, so that a converged host needs no second
+        # look (tcp_profile decides "nothing to change" from this read alone).
+        paths = set(plan['own_files']) | set([profile_file]) | set([plan['winning_file']] if plan['winning_file'] else [])
+        result['profile']['states'] = dict((path, file_state(tree.real(path))) for path in sorted(paths))
     return printable(result)
 
 

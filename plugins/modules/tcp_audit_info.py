@@ -59,6 +59,20 @@ options:
     type: str
     default: before
     choices: [before, after]
+  keep:
+    description:
+      - Judge option (controller side). Also set the facts C(tcp_audit_before) (this record) and C(tcp_audit_sysctl)
+        (the sysctl part of the host's answer, with the options it was read with), so that a later step of the play
+        can plan from this read (M(harden_tcp.tcp.tcp_profile)'s O(harden_tcp.tcp.tcp_profile#module:observed)) and
+        prove from it (O(reuse)).
+    type: bool
+    default: false
+  reuse:
+    description:
+      - Judge option (controller side). A C(tcp_audit_record) of this host from earlier in the play, taken as this
+        audit's record (with O(phase)) without contacting the host. For a caller that knows nothing can have changed
+        since (harden-tcp.yml, on a host where nothing was changed and no other run held the lock).
+    type: dict
 extends_documentation_fragment:
   - harden_tcp.tcp.sysctl
   - harden_tcp.tcp.sysctl.info_attributes

@@ -16,10 +16,11 @@ __metaclass__ = type
 import json
 import re
 
-from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_sysctl import fold
 
 # The drop-in: a file directly in /etc/sysctl.d/ whose name both tools read (ends in .conf).
 SYSCTL_FILE = re.compile(r'^/etc/sysctl\.d/[A-Za-z0-9][A-Za-z0-9._-]*\.conf$')
+# The range an explicit tcp_profile_max_tw_buckets (and the auto bounds) must fall in.
+BUCKET_RANGE = (4096, 4194304)
 
 
 def _integer(value):
@@ -31,12 +32,12 @@ def _integer(value):
     return int(value) if isinstance(value, str) and re.match(r'^[0-9]+$', value) else None
 
 
-def tcp_profile_check(settings, bucket_range):
+def tcp_profile_check(settings, bucket_range=BUCKET_RANGE):
     """The problems of tcp_profile's settings that its argument spec cannot express, one sentence each.
 
     ``settings``: {tw_reuse, timestamps, max_tw_buckets, per_mib, minimum, maximum, sysctl_file}, the
     tcp_profile_* variables of those names; ``bucket_range``: [lowest, highest] tcp_max_tw_buckets the
-    role accepts. [] when the settings are sound.
+    role accepts (BUCKET_RANGE). [] when the settings are sound.
     """
     low, high = (int(bound) for bound in bucket_range)
     problems = []
@@ -61,22 +62,3 @@ def tcp_profile_check(settings, bucket_range):
                         'name ends in .conf (letters, digits, dot, dash, underscore), for example '
                         '/etc/sysctl.d/60-harden-tcp.conf.' % json.dumps(str(path)))
     return problems
-
-
-def tcp_profile_expected(entries):
-    """{key: tcp_sysctl_info entry} -> {key: value to write}, for present keys with an expectation.
-
-    tcp_tw_recycle is forced to '0' whatever the entry says: no input can turn it on.
-    """
-    values = {}
-    for key, entry in entries.items():
-        if not entry.get('present') or entry.get('expected') is None:
-            continue
-        values[key] = '0' if key == 'net.ipv4.tcp_tw_recycle' else fold(entry['expected'])
-    return values
-
-
-def tcp_profile_drift(values, entries):
-    """Keys whose runtime value differs from the profile, as ['key=value', ...] ready for `sysctl -w`."""
-    return ['%s=%s' % (key, value) for key, value in sorted(values.items())
-            if fold((entries.get(key) or {}).get('runtime')) != fold(value)]

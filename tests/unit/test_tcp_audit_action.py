@@ -113,3 +113,36 @@ def test_a_failed_module_is_passed_on_without_a_record(observed):
     result = plugin.run(task_vars={'inventory_hostname': 'web-01'})
     assert result['failed'] is True and result['msg'] == 'cannot read sysctl state: boom'
     assert 'ansible_facts' not in result
+
+
+def test_keep_also_keeps_the_record_and_the_sysctl_read_with_the_options_it_was_made_with(observed):
+    args = {'expected': {'net.ipv4.tcp_tw_reuse': '1'}, 'profile_file': '/etc/sysctl.d/60-harden-tcp.conf',
+            'auto_max_tw_buckets': {'per_mib': '16'}, 'keep': True}
+    result = make_action(args, observed).run(task_vars={'inventory_hostname': 'web-01'})
+    assert not result.get('failed'), result.get('msg')
+    facts = result['ansible_facts']
+    assert facts['tcp_audit_before'] == facts['tcp_audit_record']
+    kept = facts['tcp_audit_sysctl']
+    assert kept['sysctl'] == observed['sysctl'] and kept['proc_sys_writable'] == observed['proc_sys_writable']
+    assert kept['read']['expected'] == {'net.ipv4.tcp_tw_reuse': '1'}
+    assert kept['read']['profile_file'] == '/etc/sysctl.d/60-harden-tcp.conf'
+    assert kept['read']['auto_max_tw_buckets'] == {'per_mib': 16, 'minimum': 32768, 'maximum': 1048576}
+    # Nothing of the TIME_WAIT counts or nginx: only what tcp_profile plans from.
+    assert 'timewait' not in kept and 'nginx_dump' not in kept
+    # Without keep, neither fact.
+    plain = make_action(dict(args, keep=False), observed).run(task_vars={'inventory_hostname': 'web-01'})
+    assert sorted(plain['ansible_facts']) == ['tcp_audit_record']
+
+
+def test_reuse_takes_an_earlier_record_as_this_audit_without_contacting_the_host(observed):
+    before = make_action({'expected': {'net.ipv4.tcp_tw_reuse': '1'}}, observed).run(
+        task_vars={'inventory_hostname': 'web-01'})['ansible_facts']['tcp_audit_record']
+    plugin = make_action({'phase': 'after', 'reuse': before}, observed)
+    result = plugin.run(task_vars={'inventory_hostname': 'web-01'})
+
+    assert not result.get('failed'), result.get('msg')
+    assert result['ansible_facts']['tcp_audit_record'] == dict(before, phase='after')
+    plugin._execute_module.assert_not_called()
+
+    refused = make_action({'phase': 'after', 'reuse': {'host': 'web-01'}}, observed).run(task_vars={})
+    assert refused['failed'] and 'reuse must be a tcp_audit_record' in refused['msg']

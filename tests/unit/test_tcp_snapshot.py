@@ -1001,3 +1001,43 @@ def test_noting_in_check_mode_without_a_snapshot_is_quiet(snap, etc):
     # In check mode nothing was recorded before, so there is nothing to note and no error.
     assert core.note_written(snap, [str(etc / 'a')], None, check_mode=True) == ([], None)
     assert not os.path.exists(snap)
+
+
+# ------------------------------------------------------------------ the lock of one module call (tcp_profile)
+
+
+def test_a_lock_for_one_call_is_the_module_own_flock_and_goes_with_it(snap):
+    with tcp_lock.holding(snap, 0) as waited:
+        assert waited == 0
+        assert not flock_free(snap)
+    assert flock_free(snap)
+    assert sorted(os.listdir(snap)) == [core.MARKER, 'lock']
+
+
+def test_a_lock_for_one_call_waits_for_a_held_lock_then_refuses_naming_the_holder(snap, locks):
+    lock = locks(tag='harden')['lock']
+    start = time.monotonic()
+    with pytest.raises(SnapshotError) as failure:
+        with tcp_lock.holding(snap, 1):
+            raise AssertionError('the lock was taken while another run held it')
+    assert time.monotonic() - start >= 1.0
+    assert str(failure.value).startswith('another harden-tcp run holds the lock %s/lock: the harden run whose lock '
+                                         'holder is pid %d' % (snap, lock['pid']))
+
+
+def test_a_lock_this_run_holds_is_not_taken_again_but_must_still_be_its_own(snap, locks):
+    lock = locks(tag='harden')['lock']
+    with tcp_lock.holding(snap, 0, held=lock) as waited:
+        assert waited == 0 and tcp_lock.holder_alive(lock)
+    tcp_lock.release(snap, lock)
+    with pytest.raises(SnapshotError) as failure:
+        with tcp_lock.holding(snap, 0, held=lock):
+            raise AssertionError('a released lock was taken as held')
+    assert 'this run no longer holds the harden-tcp lock' in str(failure.value)
+
+
+def test_a_lock_for_one_call_in_check_mode_creates_and_takes_nothing(tmp_path):
+    snap = str(tmp_path / 'never')
+    with tcp_lock.holding(snap, 0, check_mode=True) as waited:
+        assert waited == 0
+    assert not os.path.exists(snap)

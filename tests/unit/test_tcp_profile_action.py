@@ -331,3 +331,20 @@ def test_the_module_on_a_converged_host_changes_nothing(host):
     assert kind == 'exit', result
     assert not result['changed'] and host['commands'] == []
     assert snapshot.load_manifest(host['snap']) is None
+
+
+def test_the_options_defaults_and_choices_are_the_role_variables():
+    """roles/tcp_profile passes each tcp_profile_* variable to the option of the same name: one default each."""
+    defaults = _yaml('roles/tcp_profile/defaults/main.yml')
+    spec = _yaml('roles/tcp_profile/meta/argument_specs.yml')['argument_specs']['main']['options']
+    task = _yaml('roles/tcp_profile/tasks/main.yml')[0]['harden_tcp.tcp.tcp_profile']
+    for name, option in tp.ARGUMENT_SPEC.items():
+        variable = action.VARIABLES[name]
+        if not variable.startswith('tcp_profile_') or variable in ('tcp_profile_lock', 'tcp_profile_observed'):
+            continue
+        assert option['default'] == defaults[variable] == spec[variable]['default'], name
+        assert option.get('choices') == spec[variable].get('choices'), name
+        assert task[name] == '{{ %s }}' % variable, name
+    snapshot_defaults = _yaml('roles/tcp_snapshot/defaults/main.yml')
+    assert tp.ARGUMENT_SPEC['snapshot_dir']['default'] == snapshot_defaults['tcp_snapshot_dir']
+    assert tp.ARGUMENT_SPEC['lock_wait']['default'] == snapshot_defaults['tcp_snapshot_lock_wait']

@@ -54,6 +54,10 @@ class ActionModule(ActionBase):
             if not isinstance(judge['reuse'].get('findings'), list):
                 result.update(failed=True, msg='tcp_audit_info: reuse must be a tcp_audit_record (it has no findings)')
                 return result
+            if judge['reuse'].get('host') != task_vars.get('inventory_hostname'):
+                result.update(failed=True, msg='tcp_audit_info: reuse is the record of %s, not of this host (%s)'
+                              % (judge['reuse'].get('host'), task_vars.get('inventory_hostname')))
+                return result
             result['ansible_facts'] = {'tcp_audit_record': dict(judge['reuse'], phase=judge['phase'])}
             return result
 

@@ -36,7 +36,7 @@ ATTEMPTS = 3
 # The role variable behind each option, for messages: users set variables, not options.
 VARIABLES = dict((name, 'tcp_profile_' + name) for name in ARGUMENT_SPEC)
 VARIABLES.update(snapshot_dir='tcp_snapshot_dir', lock_wait='tcp_snapshot_lock_wait', lock='lock',
-                 observed='observed')
+                 observed='observed', validate_only='validate_only')
 
 
 def validate(args):
@@ -52,6 +52,9 @@ def validate(args):
                                   'per_mib': options['max_tw_buckets_per_mib'],
                                   'minimum': options['max_tw_buckets_min'], 'maximum': options['max_tw_buckets_max'],
                                   'sysctl_file': options['sysctl_file']})
+    if options['lock_wait'] < 0:
+        problems.append('tcp_snapshot_lock_wait is %d; it must be 0 (do not wait) or more seconds.'
+                        % options['lock_wait'])
     if problems:
         return None, '%s Nothing was changed.' % ' '.join(problems)
     return options, None
@@ -95,6 +98,10 @@ class ActionModule(ActionBase):
         if error:
             result.update(failed=True, msg=error)
             return result
+        if options['validate_only']:
+            # harden-tcp.yml, on a host with nginx work: checked before the lock is taken; applied under it.
+            result.update(changed=False, msg='the tcp_profile settings are sound')
+            return result
         read = profile_read(options)
         observed = usable_read(options['observed'], read)
         if observed is None:
@@ -106,31 +113,48 @@ class ActionModule(ActionBase):
         waited = 0.0  # over every attempt: a wait means another run may have changed the host
         for _attempt in range(ATTEMPTS):
             try:
-                planned = plan(observed, options['sysctl_file'], options['fix_conflicts'])
+                outcome, planned, content, change = self._plan(options, observed, task_vars, host)
             # The host's answer is untrusted: a malformed one fails this host with a message, not a traceback.
             except (AttributeError, KeyError, TypeError, ValueError) as exc:
                 result.update(failed=True, msg='cannot plan from what the host returned: %s: %s'
                               % (type(exc).__name__, exc))
                 return result
-            result.update(self._outcome(options, observed, planned, host), waited=waited)
-            if result.get('failed') or not result['applied']:
-                return result
-            content = self._render(options['template'], task_vars, planned, observed)
-            if not is_pending(pending(planned, observed, content_digest(content))):
+            result.pop('warnings', None)  # a replan's outcome replaces the last one's, warnings included
+            result.update(outcome, waited=waited)
+            if result.get('failed') or not result['applied'] or not is_pending(change):
                 return result
             module_args = dict(self._task.args, _plan=planned, _content=content)
-            module_args.pop('observed', None)
-            module_args.pop('template', None)
+            for controller_only in ('observed', 'template', 'validate_only'):
+                module_args.pop(controller_only, None)
             applied = self._execute_module(module_name=APPLY_MODULE, module_args=module_args, task_vars=task_vars)
             waited += float(applied.get('waited') or 0)
             if applied.get('replan') and not applied.get('failed'):
                 observed = applied['observed']
                 continue
+            warnings = outcome.get('warnings', []) + list(applied.pop('warnings', None) or [])
             result.update(applied, waited=waited)
+            if warnings:
+                result['warnings'] = warnings
             return result
         result.update(failed=True, msg='the sysctl state of %s changed under this run %d times in a row (another run '
                                        'or tool keeps changing it); nothing was changed by this run.' % (host, ATTEMPTS))
         return result
+
+    def _plan(self, options, observed, task_vars, host):
+        """(result fields, the plan, the rendered drop-in, what carrying the plan out would change) from one read.
+
+        Only refusals and a skipped host stop before the drop-in is rendered; the change is None when the read
+        does not say (the module then decides under the lock).
+        """
+        planned = plan(observed, options['sysctl_file'], options['fix_conflicts'])
+        outcome = self._outcome(options, observed, planned, host)
+        if outcome.get('failed') or not outcome['applied']:
+            return outcome, planned, None, None
+        content = self._render(options['template'], task_vars, planned, observed)
+        warning = rivals_warning(options, observed, planned['file'])
+        if warning:
+            outcome['warnings'] = [warning]
+        return outcome, planned, content, pending(planned, observed, content_digest(content))
 
     def _outcome(self, options, observed, planned, host):
         """The result fields every outcome carries, and the refusals that come before any change."""
@@ -140,9 +164,6 @@ class ActionModule(ActionBase):
                    'unbeaten': profile.get('unbeaten') or {}, 'findings': [], 'written': False, 'removed': [],
                    'drift': [],
                    'conflicts_fixed': bool(options['fix_conflicts'] and planned['file'] != options['sysctl_file'])}
-        warning = rivals_warning(options, observed, planned['file'])
-        if warning:
-            outcome['warnings'] = [warning]
         if not planned['sizable']:
             outcome.update(failed=True, msg='tcp_profile_max_tw_buckets is auto but MemTotal could not be read from '
                            '/proc/meminfo on %s; set tcp_profile_max_tw_buckets to an integer from %d to %d.'
@@ -172,7 +193,10 @@ class ActionModule(ActionBase):
         variables = dict(task_vars)
         variables.update(template_vars)
         variables.update(__tcp_profile_values=planned['values'], __tcp_profile_info=observed)
-        searchpath = [os.path.dirname(source)] + list(task_vars.get('ansible_search_path', []))
+        # Includes and imports resolve as in ansible.builtin.template: each search path and its templates/.
+        searchpath = [candidate for directory in (list(task_vars.get('ansible_search_path', []))
+                                                  + [self._loader.get_basedir(), os.path.dirname(source)])
+                      for candidate in (os.path.join(directory, 'templates'), directory)]
         templar = self._templar.copy_with_new_env(searchpath=searchpath, available_variables=variables)
         # The options ansible.builtin.template defaults to, so the drop-in is byte for byte what it would write.
         content = templar.template(trust_as_template(self._loader.get_text_file_contents(source)),

@@ -99,7 +99,10 @@ def holder_alive(holder: Optional[Dict[str, Any]], proc: str = '/proc') -> bool:
     if not holder:
         return False
     process = read_process(holder['pid'], proc)
-    return bool(process and process['start_ticks'] == holder['start_ticks'] and HOLDER_MARK in process['title'])
+    if not process or process['start_ticks'] != holder['start_ticks']:
+        return False
+    # A lock held for one module call (holding) is the module's own process; any other is a holder process.
+    return bool(holder.get('call') or HOLDER_MARK in process['title'])
 
 
 def describe_holder(holder: Optional[Dict[str, Any]], proc: str = '/proc') -> str:
@@ -107,6 +110,10 @@ def describe_holder(holder: Optional[Dict[str, Any]], proc: str = '/proc') -> st
     if not holder:
         return 'a process that left no record of itself in the lock file'
     alive = holder_alive(holder, proc)
+    if holder.get('call'):
+        return ('the %s run whose module is pid %d, started %s (it releases the lock when that call ends, within '
+                'seconds)%s' % (holder.get('tag') or 'harden-tcp', holder['pid'], holder.get('started'),
+                                '' if alive else '; that process no longer runs, so the lock should be free in a moment'))
     return ('the %s run whose lock holder is pid %d, started %s (it releases the lock when that run ends, '
             'and at %s at the latest)%s'
             % (holder.get('tag') or 'harden-tcp', holder['pid'], holder.get('started'), holder.get('until'),
@@ -172,12 +179,12 @@ def held_elsewhere(path: str, wait: float, proc: str = '/proc') -> SnapshotError
 
 @contextlib.contextmanager
 def holding(snap_dir: str, wait: float, held: Optional[Dict[str, Any]] = None, check_mode: bool = False,
-            proc: str = '/proc') -> Iterator[float]:
+            tag: str = '', proc: str = '/proc') -> Iterator[float]:
     """Hold the per-host lock for the length of one module call; yield the seconds waited for it.
 
     For a change made in a single call (tcp_profile without nginx work): the
     flock is the module's own and goes with its descriptor, so no holder
-    process is needed. ``held`` is a lock this run already holds (acquire's
+    process is needed; the lock file names the module's process meanwhile. ``held`` is a lock this run already holds (acquire's
     ``lock``, taken by an earlier task for a longer change phase): it must
     still be ours and alive, and is not taken again. Nothing is taken in check mode.
     """
@@ -200,7 +207,16 @@ def holding(snap_dir: str, wait: float, held: Optional[Dict[str, Any]] = None, c
         waited = take_flock(fd, wait)
         if waited is None:
             raise held_elsewhere(path, wait, proc)
-        yield waited
+        # Say who holds it, for a run that waits meanwhile; emptied (still under the flock) when the call ends.
+        process = read_process(os.getpid(), proc)
+        record = {'pid': os.getpid(), 'start_ticks': process['start_ticks'] if process else -1, 'call': True,
+                  'started': iso(time.time()), 'tag': tag, 'path': path}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(record, sort_keys=True).encode('utf-8') + b'\n', 0)
+        try:
+            yield waited
+        finally:
+            os.ftruncate(fd, 0)
     finally:
         os.close(fd)
 

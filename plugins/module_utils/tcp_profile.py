@@ -32,7 +32,8 @@ RECYCLE = 'net.ipv4.tcp_tw_recycle'
 # The keys the profile sets (tcp_tw_recycle only where the kernel still has it).
 KEYS = ('net.ipv4.tcp_tw_reuse', 'net.ipv4.tcp_timestamps', RECYCLE, 'net.ipv4.tcp_max_tw_buckets')
 # What a plan is compared on (the module refuses to carry out a plan that differs).
-PLAN_FIELDS = ('values', 'file', 'stale', 'readonly')
+# MemTotal too: the default template names it in a comment.
+PLAN_FIELDS = ('values', 'file', 'stale', 'readonly', 'memtotal_mb')
 
 
 def read_params(keys, expected, profile_file, auto_max_tw_buckets):
@@ -75,7 +76,7 @@ def plan(observed, sysctl_file, fix_conflicts):
     # type: (Dict[str, Any], str, bool) -> Dict[str, Any]
     """What the profile writes on a host, from a read of it (tcp_sysctl_info's result).
 
-    ``{values, file, stale, readonly, sizable}``: the drop-in goes to the path
+    ``{values, file, stale, readonly, sizable, memtotal_mb}``: the drop-in goes to the path
     that wins under both tools when fix_conflicts asks for it; stale are the
     role's own drop-ins at other names; readonly when /proc/sys or a present
     key cannot be written; sizable is false when an `auto` bucket count could
@@ -93,6 +94,7 @@ def plan(observed, sysctl_file, fix_conflicts):
         'stale': sorted(own for own in profile.get('own_files') or [] if own != path),
         'readonly': bool(readonly),
         'sizable': (entries.get('net.ipv4.tcp_max_tw_buckets') or {}).get('expected') is not None,
+        'memtotal_mb': observed.get('memtotal_mb'),
     }
 
 
@@ -144,6 +146,7 @@ ARGUMENT_SPEC = dict(
     lock_wait=dict(type='int', default=300),
     lock=dict(type='dict', default={}),
     observed=dict(type='dict'),
+    validate_only=dict(type='bool', default=False),
 )
 
 

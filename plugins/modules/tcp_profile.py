@@ -90,6 +90,11 @@ options:
       read with the same expectations, drop-in path and sizing; the module reads the host again under the lock
       before it changes anything.
     type: dict
+  validate_only:
+    description: Controller side. Only check the options (harden-tcp.yml does so before it takes the lock around
+      nginx work) and contact nothing.
+    type: bool
+    default: false
   _plan:
     description: Internal, set by the action plugin - the plan it made (values, file, stale, readonly).
     type: dict
@@ -105,7 +110,7 @@ attributes:
     description: Says what would change (with a diff of the drop-in) and changes nothing; no lock is taken.
   diff_mode:
     support: full
-    description: The drop-in's old and new content.
+    description: The drop-in's old and new content (or mode and owner), and each stale drop-in removed.
   platform:
     support: full
     platforms: linux
@@ -188,18 +193,43 @@ from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_sysctl import g
 TAG = 'tcp_profile'
 
 
+def read_text(path):
+    """A file's content as text, for a diff ('' when it is not a regular file)."""
+    try:
+        with open(path, 'rb') as handle:
+            return handle.read().decode('utf-8', 'replace')
+    except (IOError, OSError):
+        return ''
+
+
+def diffs(planned, observed, content, change):
+    """What --diff shows: the drop-in's content or attributes, and each stale drop-in removed."""
+    path = planned['file']
+    current = observed['profile']['states'].get(path) or {'state': 'absent'}
+    shown = []
+    if change['file']:
+        before = read_text(path) if current['state'] == 'file' else ''
+        if before != content:
+            shown.append({'before': before, 'after': content, 'before_header': path, 'after_header': path})
+        if current['state'] == 'file':
+            owner = '%s:%s' % (current.get('uid'), current.get('gid'))
+            if (current.get('mode'), owner) != ('%04o' % FILE_MODE, '0:0'):
+                shown.append({'before': {'path': path, 'mode': current.get('mode'), 'owner': owner},
+                              'after': {'path': path, 'mode': '%04o' % FILE_MODE, 'owner': '0:0'}})
+    for stale in change['stale']:
+        shown.append({'before': read_text(stale), 'after': '', 'before_header': stale,
+                      'after_header': '%s (removed)' % stale})
+    return shown
+
+
 def carry_out(module, planned, observed, content, snap_dir):
     """Make the host match the plan (the read ``observed`` was taken under the lock); return the module result."""
     change = pending(planned, observed, content_digest(content))
     path = planned['file']
     result = {'changed': is_pending(change), 'written': change['file'], 'removed': change['stale'],
               'drift': change['drift']}
-    if module._diff and change['file']:
-        before = ''
-        if observed['profile']['states'].get(path, {}).get('state') == 'file':
-            with open(path, 'rb') as handle:
-                before = handle.read().decode('utf-8', 'replace')
-        result['diff'] = {'before': before, 'after': content, 'before_header': path, 'after_header': path}
+    if module._diff:
+        result['diff'] = diffs(planned, observed, content, change)
     if module.check_mode or not result['changed']:
         return result
     paths = [path] + change['stale']
@@ -207,11 +237,17 @@ def carry_out(module, planned, observed, content, snap_dir):
     manifest = load_manifest(snap_dir)
     manifest = save_files(snap_dir, paths, TAG, manifest)[1]
     manifest = save_sysctl(snap_dir, sorted(planned['values']), TAG, manifest)[1]
-    if change['file']:
-        atomic_write(path, content.encode('utf-8'), FILE_MODE)
-        os.chown(path, 0, 0)
-    for stale in change['stale']:
-        os.unlink(stale)
+    try:
+        if change['file']:
+            atomic_write(path, content.encode('utf-8'), FILE_MODE)
+            os.chown(path, 0, 0)
+        for stale in change['stale']:
+            os.unlink(stale)
+    except (IOError, OSError) as exc:
+        # Part may be written: say so (changed), note what is there now, so a rollback can tell it from a hand edit.
+        note_written(snap_dir, paths, manifest)
+        module.fail_json(msg='cannot write the TCP profile drop-in: %s; the snapshot holds what was there before '
+                             '(rollback-tcp.yml puts it back)' % exc, **result)
     note_written(snap_dir, paths, manifest)
     if change['drift']:
         # It writes into the network namespace the host or container runs in.
@@ -236,7 +272,7 @@ def main():
     snap_dir = os.path.normpath(params['snapshot_dir'])
     read = profile_read(params)
     try:
-        with holding(snap_dir, params['lock_wait'], params['lock'], module.check_mode) as waited:
+        with holding(snap_dir, params['lock_wait'], params['lock'], module.check_mode, tag=TAG) as waited:
             observed = gather(read['keys'], expected=read['expected'], profile_file=read['profile_file'],
                               auto=read['auto_max_tw_buckets'])
             planned = plan(observed, params['sysctl_file'], params['fix_conflicts'])

@@ -146,3 +146,22 @@ def test_reuse_takes_an_earlier_record_as_this_audit_without_contacting_the_host
 
     refused = make_action({'phase': 'after', 'reuse': {'host': 'web-01'}}, observed).run(task_vars={})
     assert refused['failed'] and 'reuse must be a tcp_audit_record' in refused['msg']
+    other = make_action({'phase': 'after', 'reuse': before}, observed).run(task_vars={'inventory_hostname': 'web-02'})
+    assert other['failed'] and other['msg'] == ('tcp_audit_info: reuse is the record of web-01, not of this host '
+                                                '(web-02)')
+
+
+def test_the_read_harden_keeps_is_the_one_tcp_profile_takes(observed):
+    """The audit as roles/tcp_audit passes its defaults (strings, as templated), kept, then offered to the profile."""
+    from ansible_collections.harden_tcp.tcp.plugins.module_utils import tcp_profile as tp
+    args = {'keys': ['net.ipv4.tcp_tw_reuse', 'net.ipv4.tcp_timestamps', 'net.ipv4.tcp_tw_recycle',
+                     'net.ipv4.tcp_max_tw_buckets', 'net.ipv4.ip_local_port_range'],
+            'expected': {'net.ipv4.tcp_tw_reuse': '1', 'net.ipv4.tcp_timestamps': '1', 'net.ipv4.tcp_tw_recycle': '0',
+                         'net.ipv4.tcp_max_tw_buckets': 'auto'},
+            'profile_file': '/etc/sysctl.d/60-harden-tcp.conf',
+            'auto_max_tw_buckets': {'per_mib': '16', 'minimum': '32768', 'maximum': '1048576'}, 'keep': True}
+    kept = make_action(args, observed).run(task_vars={'inventory_hostname': 'web-01'})['ansible_facts']['tcp_audit_sysctl']
+    defaults = dict((name, spec.get('default')) for name, spec in tp.ARGUMENT_SPEC.items())
+
+    assert tp.usable_read(kept, tp.profile_read(defaults)) is not None
+    assert tp.usable_read(kept, tp.profile_read(dict(defaults, max_tw_buckets=65536))) is None

@@ -94,7 +94,10 @@ def test_the_audit_read_stands_in_for_the_profile_read_when_it_was_made_with_the
 
 
 @pytest.mark.parametrize('change', [
-    {'expected': {'net.ipv4.tcp_max_tw_buckets': 'auto'}},      # the audit expected another bucket count
+    {'expected': dict(tp.profile_read(dict(DEFAULTS, max_tw_buckets=262144))['expected'],
+                      **{'net.ipv4.tcp_max_tw_buckets': 'auto'})},  # the audit expected another bucket count
+    {'expected': dict(tp.profile_read(dict(DEFAULTS, max_tw_buckets=262144))['expected'],
+                      **{'net.ipv4.tcp_tw_reuse': '2'})},           # ... or another tcp_tw_reuse
     {'profile_file': '/etc/sysctl.d/70-other.conf'},             # another drop-in
     {'keys': ['net.ipv4.tcp_tw_reuse']},                         # not every profile key
     {'auto_max_tw_buckets': {'per_mib': 8, 'minimum': 32768, 'maximum': 1048576}},
@@ -145,7 +148,7 @@ def test_a_drifted_host_is_changed_in_one_call_with_the_plan_and_the_rendered_dr
     assert call['module_name'] == action.APPLY_MODULE
     assert call['module_args']['_content'] == CONTENT
     assert call['module_args']['_plan'] == {'values': VALUES, 'file': DROP_IN, 'stale': [], 'readonly': False,
-                                            'sizable': True}
+                                            'sizable': True, 'memtotal_mb': 16384}
     assert 'observed' not in call['module_args'] and 'template' not in call['module_args']
 
 
@@ -187,6 +190,7 @@ def test_a_host_that_keeps_changing_fails_after_three_plans():
     ({'sysctl_file': '/etc/60-harden-tcp.conf'}, 'tcp_profile_sysctl_file'),
     ({'max_tw_buckets_min': 10}, 'tcp_profile_max_tw_buckets_min'),
     ({'lock_wait': 'soon'}, 'tcp_snapshot_lock_wait'),
+    ({'lock_wait': -1}, 'tcp_snapshot_lock_wait is -1'),
 ])
 def test_bad_settings_are_refused_naming_the_variable_before_the_host_is_contacted(args, named):
     plugin = make_action(args, [])
@@ -268,7 +272,8 @@ def host(tmp_path, monkeypatch, run_module):
 
     def run_command(self, argv, **_):
         commands.append(argv)
-        return 0, '', ''
+        return (0, '', '') if not failing else (255, '', 'sysctl: permission denied on key "net.ipv4.tcp_tw_reuse"')
+    failing = []
     monkeypatch.setattr(module, 'gather', gather)
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
     monkeypatch.setattr(os, 'chown', lambda path, uid, gid: None)
@@ -279,7 +284,7 @@ def host(tmp_path, monkeypatch, run_module):
                      '_plan': planned, '_content': CONTENT}, **args)
         return run_module(module.main, args)
     return {'run': run, 'drop_in': drop_in, 'commands': commands, 'snap': str(tmp_path / 'snap'),
-            'runtime': runtime}
+            'runtime': runtime, 'directory': directory, 'failing': failing}
 
 
 def test_the_module_snapshots_then_writes_the_drop_in_and_the_drifted_keys(host):
@@ -302,8 +307,8 @@ def test_the_module_in_check_mode_says_what_would_change_with_a_diff_and_changes
     kind, result = host['run'](_ansible_check_mode=True, _ansible_diff=True)
 
     assert kind == 'exit', result
-    assert result['changed'] and result['diff'] == {'before': '', 'after': CONTENT, 'before_header': host['drop_in'],
-                                                    'after_header': host['drop_in']}
+    assert result['changed'] and result['diff'] == [{'before': '', 'after': CONTENT, 'before_header': host['drop_in'],
+                                                     'after_header': host['drop_in']}]
     assert not os.path.exists(host['drop_in']) and not os.path.exists(host['snap'])
     assert host['commands'] == []
 
@@ -348,3 +353,111 @@ def test_the_options_defaults_and_choices_are_the_role_variables():
     snapshot_defaults = _yaml('roles/tcp_snapshot/defaults/main.yml')
     assert tp.ARGUMENT_SPEC['snapshot_dir']['default'] == snapshot_defaults['tcp_snapshot_dir']
     assert tp.ARGUMENT_SPEC['lock_wait']['default'] == snapshot_defaults['tcp_snapshot_lock_wait']
+
+
+@pytest.mark.parametrize('damage', [
+    lambda o: o['profile'].update(states=['not', 'a', 'dict']),
+    lambda o: o['profile'].update(states={DROP_IN: 'file'}),
+    lambda o: o['profile'].update(rivals=[7], unbeaten='all'),
+    lambda o: o['profile'].update(unbeaten=['boot']),
+    lambda o: o.update(sysctl=['net.ipv4.tcp_tw_reuse']),
+    lambda o: o['sysctl'].update({'net.ipv4.tcp_tw_reuse': None}),
+])
+def test_a_malformed_host_answer_fails_the_host_with_a_message_not_a_traceback(damage):
+    answer = observation(runtime={'net.ipv4.tcp_tw_reuse': '2'}, states=converged_states(), rivals=['/x.conf'])
+    damage(answer)
+    plugin = make_action(ARGS, [answer])
+    result = plugin.run(task_vars={'inventory_hostname': 'web-01'})
+
+    assert result['failed'] and result['msg'].startswith('cannot plan from what the host returned: '), result
+    assert plugin._execute_module.call_count == 1  # the read; nothing was asked to change
+
+
+def test_validate_only_checks_the_settings_and_contacts_nothing():
+    plugin = make_action(dict(ARGS, validate_only=True), [])
+    result = plugin.run(task_vars={'inventory_hostname': 'web-01'})
+    assert not result.get('failed') and not result['changed']
+    plugin._execute_module.assert_not_called()
+    refused = make_action({'timestamps': 0, 'validate_only': True}, []).run(task_vars={})
+    assert refused['failed'] and 'tcp_profile_timestamps is 0' in refused['msg']
+
+
+def test_warnings_of_a_first_plan_do_not_survive_a_replan_and_module_warnings_are_kept():
+    first = observation(runtime={'net.ipv4.tcp_tw_reuse': '0'}, rivals=['/etc/sysctl.d/99-rival.conf'])
+    fresh = observation(runtime={'net.ipv4.tcp_tw_reuse': '0'})
+    applied = {'changed': True, 'written': True, 'removed': [], 'drift': [], 'waited': 0,
+               'warnings': ['a warning of the module']}
+    plugin = make_action(ARGS, [first, {'changed': False, 'replan': True, 'observed': fresh, 'waited': 0}, applied])
+    result = plugin.run(task_vars={'inventory_hostname': 'web-01'})
+    assert result['warnings'] == ['a warning of the module']
+
+
+def test_the_rendered_drop_in_is_byte_for_byte_what_ansible_builtin_template_writes(tmp_path):
+    """The judge is ansible.builtin.template itself, run by ansible on this machine."""
+    import json
+    import subprocess
+    import sys
+    planned = tp.plan(observation(), DROP_IN, False)
+    template = os.path.join(ROOT, 'roles/tcp_profile/templates/harden-tcp.conf.j2')
+    variables = {'__tcp_profile_values': planned['values'], '__tcp_profile_info': observation(),
+                 'tcp_profile_max_tw_buckets': 'auto'}
+    extra = tmp_path / 'vars.json'
+    extra.write_text(json.dumps(variables))
+    dest = tmp_path / 'written.conf'
+    ansible = os.path.join(os.path.dirname(sys.executable), 'ansible')
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'))
+    subprocess.run([ansible, 'localhost', '-c', 'local', '-i', 'localhost,', '-e', '@%s' % extra,
+                    '-e', 'ansible_python_interpreter=%s' % sys.executable,
+                    '-m', 'ansible.builtin.template', '-a', 'src=%s dest=%s' % (template, dest)],
+                   check=True, capture_output=True, env=env, cwd=ROOT)
+
+    task = mock.MagicMock(args={}, async_val=0, check_mode=False, action='harden_tcp.tcp.tcp_profile')
+    loader = DataLoader()
+    plugin = action.ActionModule(task, mock.MagicMock(), mock.MagicMock(), loader, Templar(loader=loader),
+                                 mock.MagicMock())
+    plugin._find_needle = mock.MagicMock(return_value=template)
+    rendered = plugin._render('harden-tcp.conf.j2', {'tcp_profile_max_tw_buckets': 'auto'}, planned, observation())
+
+    assert rendered.encode('utf-8') == dest.read_bytes()
+
+
+def test_the_module_removes_a_stale_drop_in_after_recording_it_and_shows_it_in_the_diff(host):
+    stale = host['directory'] / 'zz-harden-tcp.conf'
+    stale.write_text('net.ipv4.tcp_tw_reuse = 0\n')
+    kind, result = host['run'](_ansible_diff=True)
+
+    assert kind == 'exit', result
+    assert result['removed'] == [str(stale)] and not stale.exists()
+    assert {'before': 'net.ipv4.tcp_tw_reuse = 0\n', 'after': '', 'before_header': str(stale),
+            'after_header': '%s (removed)' % stale} in result['diff']
+    manifest = snapshot.load_manifest(host['snap'])
+    assert manifest['files'][str(stale)]['state'] == 'present'          # recorded before removal
+    assert manifest['files'][str(stale)]['written'] == {'state': 'absent'}
+
+
+def test_a_failed_sysctl_write_fails_the_host_saying_the_drop_in_changed(host):
+    host['failing'].append(True)
+    kind, result = host['run']()
+
+    assert kind == 'fail'
+    assert result['changed'] and result['written']
+    assert result['msg'] == ('sysctl -w net.ipv4.tcp_tw_reuse=1 failed (rc 255): sysctl: permission denied on key '
+                             '"net.ipv4.tcp_tw_reuse"')
+    assert snapshot.load_manifest(host['snap'])['files'][host['drop_in']]['written']['state'] == 'present'
+
+
+def test_the_module_inside_a_lock_this_run_holds_does_not_take_it_again(host):
+    from ansible_collections.harden_tcp.tcp.plugins.module_utils import tcp_lock
+    lock = tcp_lock.acquire(host['snap'], 0, 60, tag='harden')['lock']
+    try:
+        kind, result = host['run'](lock=lock, lock_wait=0)
+        assert kind == 'exit', result
+        assert result['changed'] and result['waited'] == 0
+        assert tcp_lock.holder_alive(lock)   # still the play's, released by its unlock task
+        # Without it, the module would wait for that lock and give up (lock_wait 0): nothing changes.
+        os.unlink(host['drop_in'])
+        kind, refused = host['run'](lock_wait=0)
+        assert kind == 'fail' and refused['msg'].startswith('another harden-tcp run holds the lock')
+        assert not os.path.exists(host['drop_in'])
+    finally:
+        tcp_lock.release(host['snap'], lock)

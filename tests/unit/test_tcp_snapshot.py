@@ -1041,3 +1041,24 @@ def test_a_lock_for_one_call_in_check_mode_creates_and_takes_nothing(tmp_path):
     with tcp_lock.holding(snap, 0, check_mode=True) as waited:
         assert waited == 0
     assert not os.path.exists(snap)
+
+
+def test_a_lock_for_one_call_gets_the_lock_once_another_run_releases_it_and_says_how_long_it_waited(snap, locks):
+    first = locks(tag='harden')['lock']
+    threading.Timer(1.5, tcp_lock.release, args=(snap, first)).start()
+    with tcp_lock.holding(snap, 30, tag='tcp_profile') as waited:
+        assert waited >= 1.0
+        holder = tcp_lock.read_holder(os.path.join(snap, 'lock'))
+        assert (holder['pid'], holder['call'], holder['tag']) == (os.getpid(), True, 'tcp_profile')
+        assert tcp_lock.holder_alive(holder)
+    assert Path(snap, 'lock').read_bytes() == b''
+
+
+def test_a_run_that_meets_a_lock_held_for_one_call_is_told_which_process_holds_it(snap):
+    with tcp_lock.holding(snap, 0, tag='tcp_profile'):
+        with pytest.raises(SnapshotError) as failure:
+            tcp_lock.acquire(snap, 1, 60, tag='rollback')
+    assert str(failure.value).startswith(
+        'another harden-tcp run holds the lock %s/lock: the tcp_profile run whose module is pid %d, started '
+        % (snap, os.getpid()))
+    assert 'it releases the lock when that call ends' in str(failure.value)

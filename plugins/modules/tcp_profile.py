@@ -183,6 +183,7 @@ waited:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.harden_tcp.tcp.plugins.module_utils.nginx_live import read_text
 from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_lock import holding
 from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_profile import (
     ARGUMENT_SPEC, FILE_MODE, content_digest, is_pending, pending, plan, profile_read, same_plan)
@@ -193,22 +194,13 @@ from ansible_collections.harden_tcp.tcp.plugins.module_utils.tcp_sysctl import g
 TAG = 'tcp_profile'
 
 
-def read_text(path):
-    """A file's content as text, for a diff ('' when it is not a regular file)."""
-    try:
-        with open(path, 'rb') as handle:
-            return handle.read().decode('utf-8', 'replace')
-    except (IOError, OSError):
-        return ''
-
-
 def diffs(planned, observed, content, change):
     """What --diff shows: the drop-in's content or attributes, and each stale drop-in removed."""
     path = planned['file']
     current = observed['profile']['states'].get(path) or {'state': 'absent'}
     shown = []
     if change['file']:
-        before = read_text(path) if current['state'] == 'file' else ''
+        before = (read_text(path) or '') if current['state'] == 'file' else ''
         if before != content:
             shown.append({'before': before, 'after': content, 'before_header': path, 'after_header': path})
         if current['state'] == 'file':
@@ -217,7 +209,7 @@ def diffs(planned, observed, content, change):
                 shown.append({'before': {'path': path, 'mode': current.get('mode'), 'owner': owner},
                               'after': {'path': path, 'mode': '%04o' % FILE_MODE, 'owner': '0:0'}})
     for stale in change['stale']:
-        shown.append({'before': read_text(stale), 'after': '', 'before_header': stale,
+        shown.append({'before': read_text(stale) or '', 'after': '', 'before_header': stale,
                       'after_header': '%s (removed)' % stale})
     return shown
 

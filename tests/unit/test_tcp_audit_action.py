@@ -6,6 +6,7 @@ from the host. The record it sets must be exactly what the judge's public
 functions make of the same result.
 """
 
+import os
 import stat
 from unittest import mock
 
@@ -16,6 +17,8 @@ from ansible_collections.harden_tcp.tcp.plugins.action import tcp_audit_info as 
 from ansible_collections.harden_tcp.tcp.plugins.modules import tcp_audit_info as module
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.judge import nginx_live_record, tcp_audit_record
 from ansible_collections.harden_tcp.tcp.plugins.plugin_utils.nginx_audit import nginx_observation
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # An upstream without keepalive (TW-NGINX-001) proxied to from one location.
 FAKE_NGINX = '''#!/bin/sh
@@ -151,17 +154,40 @@ def test_reuse_takes_an_earlier_record_as_this_audit_without_contacting_the_host
                                                 '(web-02)')
 
 
-def test_the_read_harden_keeps_is_the_one_tcp_profile_takes(observed):
-    """The audit as roles/tcp_audit passes its defaults (strings, as templated), kept, then offered to the profile."""
-    from ansible_collections.harden_tcp.tcp.plugins.module_utils import tcp_profile as tp
-    args = {'keys': ['net.ipv4.tcp_tw_reuse', 'net.ipv4.tcp_timestamps', 'net.ipv4.tcp_tw_recycle',
-                     'net.ipv4.tcp_max_tw_buckets', 'net.ipv4.ip_local_port_range'],
-            'expected': {'net.ipv4.tcp_tw_reuse': '1', 'net.ipv4.tcp_timestamps': '1', 'net.ipv4.tcp_tw_recycle': '0',
-                         'net.ipv4.tcp_max_tw_buckets': 'auto'},
-            'profile_file': '/etc/sysctl.d/60-harden-tcp.conf',
-            'auto_max_tw_buckets': {'per_mib': '16', 'minimum': '32768', 'maximum': '1048576'}, 'keep': True}
-    kept = make_action(args, observed).run(task_vars={'inventory_hostname': 'web-01'})['ansible_facts']['tcp_audit_sysctl']
-    defaults = dict((name, spec.get('default')) for name, spec in tp.ARGUMENT_SPEC.items())
+def rendered_task_args(role, inventory):
+    """The module arguments of a role's one task, templated by Ansible over the roles' defaults and ``inventory``
+    (tcp_audit's defaults follow tcp_profile's variables, as in a play that runs both)."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+    loader = DataLoader()
+    variables = {}
+    for path in ('roles/tcp_profile/defaults/main.yml', 'roles/tcp_audit/defaults/main.yml',
+                 'roles/tcp_audit/vars/main.yml'):
+        variables.update(loader.load_from_file(os.path.join(ROOT, path), trusted_as_template=True))
+    variables.update(inventory)
+    task = loader.load_from_file(os.path.join(ROOT, 'roles', role, 'tasks/main.yml'), trusted_as_template=True)[0]
+    module = [name for name in task if name.startswith('harden_tcp.tcp.')][0]
+    variables.update(task.get('vars') or {})
+    return dict((name, value) for name, value in Templar(loader=loader, variables=variables).template(
+        task[module]).items() if value is not None)
 
-    assert tp.usable_read(kept, tp.profile_read(defaults)) is not None
-    assert tp.usable_read(kept, tp.profile_read(dict(defaults, max_tw_buckets=65536))) is None
+
+@pytest.mark.parametrize('inventory, usable', [
+    ({}, True),
+    ({'tcp_profile_max_tw_buckets': 65536, 'tcp_profile_tw_reuse': 2}, True),   # both roles follow the profile
+    ({'tcp_audit_expected_max_tw_buckets': 65536}, False),                      # an audit that expects otherwise
+])
+def test_the_read_harden_keeps_is_the_one_tcp_profile_takes(observed, inventory, usable):
+    """roles/tcp_audit's task as Ansible templates it, kept, then offered to roles/tcp_profile's task."""
+    from ansible_collections.harden_tcp.tcp.plugins.action import tcp_profile as profile_action
+    from ansible_collections.harden_tcp.tcp.plugins.module_utils import tcp_profile as tp
+    audit_args = rendered_task_args('tcp_audit', dict(inventory, tcp_audit_keep=True))
+    kept = make_action(audit_args, observed).run(
+        task_vars={'inventory_hostname': 'web-01'})['ansible_facts']['tcp_audit_sysctl']
+    options, error = profile_action.validate(rendered_task_args('tcp_profile', inventory))
+    assert error is None
+
+    usable_read = tp.usable_read(kept, tp.profile_read(options))
+    assert (usable_read is not None) is usable
+    if usable:  # narrowed to the profile's keys (the audit also reads ip_local_port_range)
+        assert sorted(usable_read['sysctl']) == sorted(tp.KEYS) and 'net.ipv4.ip_local_port_range' in kept['sysctl']

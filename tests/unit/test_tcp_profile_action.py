@@ -111,31 +111,6 @@ def test_an_audit_read_made_with_other_options_is_not_used(change):
     assert [call.kwargs['module_name'] for call in plugin._execute_module.call_args_list] == [action.READ_MODULE]
 
 
-def test_the_role_defaults_make_the_audit_read_usable_by_the_profile():
-    """harden-tcp.yml's audit reads with tcp_audit's defaults, which follow tcp_profile's: the profile takes it."""
-    profile = _yaml('roles/tcp_profile/defaults/main.yml')
-    options = dict((name, profile['tcp_profile_' + name]) for name in
-                   ('tw_reuse', 'timestamps', 'max_tw_buckets', 'max_tw_buckets_per_mib', 'max_tw_buckets_min',
-                    'max_tw_buckets_max', 'sysctl_file'))
-    audit_read = {   # what roles/tcp_audit/tasks/main.yml passes, its defaults resolved to tcp_profile's
-        'keys': _yaml('roles/tcp_audit/vars/main.yml')['__tcp_audit_keys'],
-        'expected': {'net.ipv4.tcp_tw_reuse': str(options['tw_reuse']),
-                     'net.ipv4.tcp_timestamps': str(options['timestamps']),
-                     'net.ipv4.tcp_tw_recycle': '0',
-                     'net.ipv4.tcp_max_tw_buckets': str(options['max_tw_buckets'])},
-        'profile_file': options['sysctl_file'],
-        'auto_max_tw_buckets': {'per_mib': options['max_tw_buckets_per_mib'],
-                                'minimum': options['max_tw_buckets_min'], 'maximum': options['max_tw_buckets_max']},
-    }
-    observed = observation(read=audit_read)
-    observed['sysctl']['net.ipv4.ip_local_port_range'] = entry('32768\t60999', None)
-
-    usable = tp.usable_read(observed, tp.profile_read(options))
-
-    assert usable is not None
-    assert sorted(usable['sysctl']) == sorted(tp.KEYS)  # narrowed to the profile's keys
-
-
 def test_a_drifted_host_is_changed_in_one_call_with_the_plan_and_the_rendered_drop_in():
     applied = {'changed': True, 'written': False, 'removed': [], 'drift': ['net.ipv4.tcp_tw_reuse=1'], 'waited': 0.0}
     plugin = make_action(ARGS, [observation(runtime={'net.ipv4.tcp_tw_reuse': '2'}, states=converged_states()),
